@@ -1,0 +1,208 @@
+import { formatAddress, type FcgiAddress } from './address.ts';
+import { FcgiConnection, type Exchange, type RequestBody, type ResponseSink } from './connection.ts';
+import { FcgiError } from './errors.ts';
+
+export interface FcgiClientOptions {
+  address: FcgiAddress;
+  /**
+   * Most sockets open to php-fpm at once. Each kept-alive socket holds one php-fpm worker, even idle,
+   * so this must not exceed the pool's pm.max_children or requests wait for workers that never free.
+   */
+  maxConnections: number;
+  /** Requests that may wait for a connection; past that they fail at once with 'busy' (503). */
+  maxQueue: number;
+  connectTimeoutMs: number;
+  /** From sending the request to the first byte of the response (the CGI headers come first). */
+  responseTimeoutMs: number;
+  /** An idle kept-alive connection is closed after this, handing its worker back to php-fpm. */
+  idleTimeoutMs: number;
+}
+
+/** Controls one request in flight. */
+export interface RequestHandle {
+  /** Stop reading php-fpm's output (the HTTP client is slow); php-fpm then blocks on its write. */
+  pause(): void;
+  resume(): void;
+  /** The HTTP client went away: drop the php-fpm connection (php-fpm ignores FCGI_ABORT_REQUEST). */
+  abort(): void;
+}
+
+/** A request from submission to its end; it is the exchange its connection serves. */
+class Pending implements Exchange, ResponseSink, RequestHandle {
+  readonly sink = this;
+  conn: FcgiConnection | null = null;
+  retried = false;
+  finished = false;
+  timer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly client: FcgiClient,
+    readonly params: Buffer,
+    readonly body: RequestBody | null,
+    private readonly user: ResponseSink,
+  ) {}
+
+  onStdout(data: Buffer): boolean {
+    this.clearTimer();
+    return this.user.onStdout(data);
+  }
+  onStderr(data: Buffer): void {
+    this.clearTimer();
+    this.user.onStderr(data);
+  }
+  onEnd(appStatus: number): void {
+    this.finish();
+    this.user.onEnd(appStatus);
+  }
+  onError(err: FcgiError): void {
+    if (this.finished) return;
+    this.finish();
+    this.user.onError(err);
+  }
+  pause(): void {
+    this.conn?.pause();
+  }
+  resume(): void {
+    this.conn?.resume();
+  }
+  abort(): void {
+    if (this.finished) return;
+    this.finish();
+    this.client.forget(this);
+  }
+  clearTimer(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+  }
+  private finish(): void {
+    this.finished = true;
+    this.clearTimer();
+  }
+}
+
+/**
+ * A pool of kept-alive FastCGI connections to one php-fpm pool, with a bounded queue in front.
+ * One request per connection at a time: php-fpm does not multiplex (FCGI_MPXS_CONNS is 0).
+ */
+export class FcgiClient {
+  private readonly idle: FcgiConnection[] = [];
+  private readonly all = new Set<FcgiConnection>();
+  private readonly queue: Pending[] = [];
+  private closing = false;
+  private drained: (() => void) | null = null;
+
+  constructor(readonly options: FcgiClientOptions) {}
+
+  get describe(): string {
+    return formatAddress(this.options.address);
+  }
+
+  /** Open connections and queued requests, for tests and metrics. */
+  get stats(): { open: number; idle: number; queued: number } {
+    return { open: this.all.size, idle: this.idle.length, queued: this.queue.length };
+  }
+
+  request(params: Buffer, body: RequestBody | null, sink: ResponseSink): RequestHandle {
+    const p = new Pending(this, params, body, sink);
+    if (this.closing) {
+      p.onError(new FcgiError('closing', 'the bridge is shutting down'));
+    } else {
+      this.dispatch(p);
+    }
+    return p;
+  }
+
+  /** Closes idle connections now and busy ones as they finish. */
+  close(): Promise<void> {
+    this.closing = true;
+    for (const p of this.queue.splice(0)) p.onError(new FcgiError('closing', 'the bridge is shutting down'));
+    for (const c of this.idle.splice(0)) c.destroy();
+    if (this.all.size === 0) return Promise.resolve();
+    return new Promise((resolve) => (this.drained = resolve));
+  }
+
+  /** Called by a request that was aborted by its HTTP client. */
+  forget(p: Pending): void {
+    const i = this.queue.indexOf(p);
+    if (i >= 0) this.queue.splice(i, 1);
+    if (p.conn) p.conn.destroy();
+  }
+
+  private dispatch(p: Pending): void {
+    let conn = this.idle.pop();
+    while (conn && conn.isClosed) conn = this.idle.pop();
+    if (conn) return this.assign(p, conn);
+    if (this.all.size < this.options.maxConnections) return this.assign(p, this.open());
+    if (this.queue.length < this.options.maxQueue) {
+      this.queue.push(p);
+      return;
+    }
+    p.onError(new FcgiError('busy', `all ${this.options.maxConnections} php-fpm connections busy and ${this.options.maxQueue} requests queued`));
+  }
+
+  private assign(p: Pending, conn: FcgiConnection): void {
+    if (conn.idleTimer) {
+      clearTimeout(conn.idleTimer);
+      conn.idleTimer = null;
+    }
+    p.conn = conn;
+    p.timer = setTimeout(() => {
+      p.timer = null;
+      conn.fail(new FcgiError('response-timeout', `php-fpm at ${this.describe} sent no response in ${this.options.responseTimeoutMs} ms`));
+    }, this.options.responseTimeoutMs);
+    conn.start(p);
+  }
+
+  private open(): FcgiConnection {
+    const conn = new FcgiConnection(
+      this.options.address,
+      (c, reusable) => this.onDone(c, reusable),
+      (c, ex, err, answered) => this.onClose(c, ex as Pending | null, err, answered),
+    );
+    this.all.add(conn);
+    const timer = setTimeout(() => {
+      if (conn.socket.connecting) {
+        conn.fail(new FcgiError('connect-timeout', `connecting to php-fpm at ${this.describe} timed out after ${this.options.connectTimeoutMs} ms`));
+      }
+    }, this.options.connectTimeoutMs);
+    conn.socket.once('connect', () => clearTimeout(timer));
+    conn.socket.once('close', () => clearTimeout(timer));
+    return conn;
+  }
+
+  private onDone(conn: FcgiConnection, reusable: boolean): void {
+    if (!reusable || this.closing) {
+      conn.destroy();
+      return;
+    }
+    const next = this.queue.shift();
+    if (next) return this.assign(next, conn);
+    this.idle.push(conn);
+    conn.idleTimer = setTimeout(() => conn.destroy(), this.options.idleTimeoutMs);
+    conn.idleTimer.unref();
+  }
+
+  private onClose(conn: FcgiConnection, p: Pending | null, err: FcgiError, answered: boolean): void {
+    this.all.delete(conn);
+    const i = this.idle.indexOf(conn);
+    if (i >= 0) this.idle.splice(i, 1);
+    if (p && !p.finished) {
+      p.clearTimer();
+      // A kept-alive connection that php-fpm closed before answering (a worker recycled at
+      // pm.max_requests, or an idle close racing our write): the request never ran, so send it
+      // once more on a fresh connection.
+      if (err.kind === 'closed' && !answered && conn.served > 0 && !p.retried && !this.closing) {
+        p.retried = true;
+        this.assign(p, this.open());
+      } else {
+        p.onError(err);
+      }
+    }
+    if (!this.closing) {
+      while (this.queue.length > 0 && this.all.size < this.options.maxConnections) this.assign(this.queue.shift()!, this.open());
+    }
+    if (this.closing && this.all.size === 0 && this.drained) this.drained();
+  }
+}
