@@ -1,0 +1,102 @@
+/**
+ * Parses the CGI response header block that a script writes before its body (RFC 3875 section 6).
+ * The block may span several FCGI_STDOUT records and arrive together with the first body bytes.
+ */
+
+export interface CgiHead {
+  status: number;
+  /** Reason phrase from `Status: 404 Not Found`, when the script gave one. */
+  statusText: string | undefined;
+  /** In order, repeated names (several Set-Cookie) kept as separate entries. Status and hop-by-hop removed. */
+  headers: Array<[name: string, value: string]>;
+}
+
+export class CgiHeaderError extends Error {
+  override name = 'CgiHeaderError';
+}
+
+/** nginx refuses upstream header blocks larger than its buffer ("upstream sent too big header"). */
+export const MAX_HEADER_BLOCK = 64 * 1024;
+
+/** RFC 9110 5.1 field-name = token. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** RFC 9110 5.5: no CR, LF, NUL or other controls except HTAB in a field value. */
+const BAD_VALUE = /[\x00-\x08\x0a-\x1f\x7f]/;
+/** RFC 9110 7.6.1 hop-by-hop fields: about one connection, never forwarded. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'te', 'trailer', 'upgrade']);
+
+export class CgiHeaderParser {
+  private pending: Buffer | null = null;
+
+  /**
+   * Feeds stdout. Returns the head and the body bytes that followed it once the block is complete,
+   * or null while more is needed. Throws CgiHeaderError on a malformed or oversized block.
+   */
+  push(chunk: Buffer): { head: CgiHead; rest: Buffer } | null {
+    const data = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
+    const end = findBlockEnd(data, this.pending ? Math.max(0, this.pending.length - 3) : 0);
+    if (end < 0) {
+      if (data.length > MAX_HEADER_BLOCK) throw new CgiHeaderError(`CGI header block larger than ${MAX_HEADER_BLOCK} bytes`);
+      this.pending = data;
+      return null;
+    }
+    this.pending = null;
+    if (end > MAX_HEADER_BLOCK) throw new CgiHeaderError(`CGI header block larger than ${MAX_HEADER_BLOCK} bytes`);
+    return { head: parseBlock(data.toString('latin1', 0, end)), rest: data.subarray(end) };
+  }
+
+  /** stdout ended inside the header block: a script with no header at all is malformed for a CGI gateway. */
+  finish(): never {
+    throw new CgiHeaderError('php-fpm ended the response inside the CGI header block');
+  }
+}
+
+/** Offset just past the blank line that ends the block (LF LF or CRLF CRLF, mixed allowed), or -1. */
+function findBlockEnd(data: Buffer, from: number): number {
+  // A block that starts with a blank line is empty.
+  if (from === 0 && data[0] === 10) return 1;
+  if (from === 0 && data[0] === 13 && data[1] === 10) return 2;
+  let nl = data.indexOf(10, from);
+  while (nl >= 0) {
+    let next = nl + 1;
+    if (data[next] === 13) next++;
+    if (data[next] === 10) return next + 1;
+    nl = data.indexOf(10, nl + 1);
+  }
+  return -1;
+}
+
+function parseBlock(block: string): CgiHead {
+  let status = 0;
+  let statusText: string | undefined;
+  let hasLocation = false;
+  const headers: Array<[string, string]> = [];
+  for (const raw of block.split('\n')) {
+    const line = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (line === '') continue;
+    if (line[0] === ' ' || line[0] === '\t') throw new CgiHeaderError('obsolete line folding in CGI header block');
+    const colon = line.indexOf(':');
+    if (colon <= 0) throw new CgiHeaderError(`malformed CGI header line: ${JSON.stringify(line.slice(0, 80))}`);
+    const name = line.slice(0, colon);
+    const value = line.slice(colon + 1).trim();
+    if (!TOKEN.test(name)) throw new CgiHeaderError(`invalid CGI header name: ${JSON.stringify(name.slice(0, 80))}`);
+    if (BAD_VALUE.test(value)) throw new CgiHeaderError(`invalid value for CGI header ${name}`);
+    const lower = name.toLowerCase();
+    if (lower === 'status') {
+      // RFC 3875 6.3.3: Status = "Status:" status-code SP reason-phrase
+      const m = /^([1-9]\d\d)(?:\s+(.*))?$/.exec(value);
+      if (!m) throw new CgiHeaderError(`invalid CGI Status header: ${JSON.stringify(value.slice(0, 80))}`);
+      if (status === 0) {
+        status = Number(m[1]);
+        statusText = m[2] || undefined;
+      }
+      continue;
+    }
+    if (HOP_BY_HOP.has(lower)) continue;
+    if (lower === 'location') hasLocation = true;
+    headers.push([name, value]);
+  }
+  // RFC 3875 6.2.3/6.2.4: a Location with no Status is a redirect; otherwise the default is 200.
+  if (status === 0) status = hasLocation ? 302 : 200;
+  return { status, statusText, headers };
+}
