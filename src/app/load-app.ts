@@ -1,0 +1,21 @@
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { toNodeListener, type NodeListener } from './app-module.ts';
+
+/**
+ * Imports the app module named by --app. `.ts` files load with no build step: the process runs with
+ * tsx's loader (see scripts/fpm-bridge.mjs), which strips types and keeps source maps for stack traces.
+ */
+export async function loadApp(file: string): Promise<NodeListener> {
+  const url = pathToFileURL(resolve(file)).href;
+  let mod: Record<string, unknown>;
+  try {
+    mod = (await import(url)) as Record<string, unknown>;
+  } catch (err) {
+    throw new Error(`could not load the app ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  // CommonJS modules arrive as { default: module.exports }; an ESM module may also nest a default.
+  let value: unknown = mod.default ?? mod;
+  if (value && typeof value === 'object' && 'default' in value && !('fetch' in value)) value = (value as { default: unknown }).default;
+  return toNodeListener(value, `the app ${file}`);
+}

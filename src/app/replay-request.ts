@@ -1,0 +1,26 @@
+import { IncomingMessage } from 'node:http';
+import type { BufferedBody } from '../http/request-body.ts';
+
+/**
+ * A second copy of a request whose body the bridge already read (and sent to PHP): same method, URL,
+ * headers and socket, with the buffered body to read again. Express body parsers, Hono's adapter and
+ * anything else that reads `req` as a stream see the request as it came.
+ */
+export function replayRequest(original: IncomingMessage, body: BufferedBody): IncomingMessage {
+  const copy = new IncomingMessage(original.socket);
+  // The body comes from memory, never from the socket: reading must not resume it.
+  copy._read = () => {};
+  copy.method = original.method;
+  copy.url = original.url;
+  copy.httpVersion = original.httpVersion;
+  copy.httpVersionMajor = original.httpVersionMajor;
+  copy.httpVersionMinor = original.httpVersionMinor;
+  copy.rawHeaders = original.rawHeaders;
+  copy.headers = original.headers;
+  copy.rawTrailers = original.rawTrailers;
+  copy.trailers = original.trailers;
+  for (const chunk of body.chunks) copy.push(chunk);
+  copy.push(null);
+  copy.complete = true;
+  return copy;
+}

@@ -1,0 +1,196 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { interceptNotFound } from '../app/fallback-response.ts';
+import { toNodeListener, type NodeListener } from '../app/app-module.ts';
+import { replayRequest } from '../app/replay-request.ts';
+import { runApp } from '../app/run-app.ts';
+import { parseAddress } from '../fastcgi/address.ts';
+import { FcgiClient } from '../fastcgi/client.ts';
+import { encodeParams, type Param } from '../fastcgi/name-value.ts';
+import { sendError } from '../http/error-response.ts';
+import { BodyTooLargeError, declaredTooLarge, hasBody, readBody, type BufferedBody } from '../http/request-body.ts';
+import { silentLogger, type Logger, type ServedBy } from '../log/logger.ts';
+import { buildCgiParams, type ServerParams } from '../php/cgi-params.ts';
+import { runPhp, sendHeld } from '../php/php-request.ts';
+import { fsLookup } from '../route/file-lookup.ts';
+import { parseRequestTarget } from '../route/request-target.ts';
+import { resolveRoute, type Route, type RouteConfig } from '../route/resolve.ts';
+import { serveStatic } from '../static/serve-static.ts';
+import { SERVER_SOFTWARE } from '../version.ts';
+import { DEFAULTS, normalizeRoot, normalizeScript, toByteString, type BridgeOptions } from './options.ts';
+
+export interface Bridge {
+  /** The request listener: hand it to http.createServer, or call it from your own server. */
+  handle(req: IncomingMessage, res: ServerResponse): void;
+  /** Closes the php-fpm connections (busy ones once their request ends). */
+  close(): Promise<void>;
+  readonly client: FcgiClient;
+}
+
+/** The statuses with which PHP declines a request so the app gets it. */
+const FALLBACK_STATUSES: ReadonlySet<number> = new Set([404]);
+const NO_STATUSES: ReadonlySet<number> = new Set();
+/** A PHP 404 body larger than this is not held for the app: PHP's answer stands. */
+const HOLD_LIMIT = 1024 * 1024;
+
+export function createBridge(options: BridgeOptions): Bridge {
+  const logger = options.logger ?? silentLogger;
+  const app: NodeListener | null = options.app ? toNodeListener(options.app) : null;
+  const maxBody = options.maxBody ?? DEFAULTS.maxBody;
+  const root = toByteString(normalizeRoot(options.root));
+  const routeConfig: RouteConfig = {
+    root,
+    indexFiles: options.indexFiles ?? DEFAULTS.indexFiles,
+    frontController: options.frontController ? toByteString(normalizeScript(options.frontController)) : undefined,
+  };
+  const server: ServerParams = {
+    documentRoot: root,
+    serverSoftware: SERVER_SOFTWARE,
+    serverName: options.serverName,
+    extra: (options.params ?? []).map(([k, v]): Param => [toByteString(k), toByteString(v)]),
+  };
+  const client = new FcgiClient({
+    address: parseAddress(options.fpm),
+    maxConnections: options.fpmConnections ?? DEFAULTS.fpmConnections,
+    maxQueue: options.fpmQueue ?? DEFAULTS.fpmQueue,
+    connectTimeoutMs: options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
+    responseTimeoutMs: options.responseTimeoutMs ?? DEFAULTS.responseTimeoutMs,
+    idleTimeoutMs: options.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
+  });
+
+  async function servePhp(req: IncomingMessage, res: ServerResponse, route: Route & { kind: 'php' }, query: string): Promise<ServedBy> {
+    let body: BufferedBody;
+    try {
+      body = await readBody(req, maxBody);
+    } catch (err) {
+      if (err instanceof BodyTooLargeError) {
+        sendError(res, 413, err.message, { connection: 'close' });
+        return 'bridge';
+      }
+      // The client went away mid-body: nothing to answer.
+      res.destroy();
+      return 'bridge';
+    }
+    const socket = req.socket;
+    const params = encodeParams(
+      buildCgiParams(
+        {
+          method: req.method ?? 'GET',
+          rawUrl: req.url ?? '/',
+          rawHeaders: req.rawHeaders,
+          httpVersion: req.httpVersion,
+          tls: 'encrypted' in socket && Boolean(socket.encrypted),
+          remoteAddress: socket.remoteAddress ?? '',
+          remotePort: socket.remotePort ?? 0,
+          localAddress: socket.localAddress ?? '',
+          localPort: socket.localPort ?? 0,
+          contentLength: hasBody(req) ? body.size : null,
+        },
+        { scriptName: route.scriptName, pathInfo: route.pathInfo, scriptFilename: route.file, queryString: query },
+        server,
+      ),
+    );
+    const outcome = await runPhp(client, res, {
+      params,
+      body: body.size > 0 ? body.chunks : null,
+      holdStatuses: app ? FALLBACK_STATUSES : NO_STATUSES,
+      holdLimit: HOLD_LIMIT,
+      onStderr: (line) => logger.phpStderr(req.method ?? '', req.url ?? '', line),
+    });
+    switch (outcome.kind) {
+      case 'sent':
+      case 'aborted':
+        return 'php';
+      case 'failed':
+        logger.error(`${req.method} ${req.url}: ${outcome.reason}`);
+        sendError(res, outcome.status, undefined, outcome.status === 503 ? { 'retry-after': '1' } : undefined);
+        return 'bridge';
+      case 'held': {
+        // PHP said 404: the app gets the same request, body included. If it says 404 too, PHP's stands.
+        let servedBy: ServedBy = 'php→app';
+        interceptNotFound(
+          res,
+          () => {},
+          (real) => {
+            servedBy = 'php';
+            sendHeld(res, outcome.response, real);
+          },
+        );
+        runApp(app!, replayRequest(req, body), res, logger);
+        await finished(res);
+        return servedBy;
+      }
+    }
+  }
+
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<ServedBy> {
+    const target = parseRequestTarget(req.url ?? '/');
+    if (!target.ok) {
+      sendError(res, 400, target.reason);
+      return 'bridge';
+    }
+    const route = await resolveRoute(target.path, target.query, routeConfig, fsLookup);
+    switch (route.kind) {
+      case 'php':
+        return servePhp(req, res, route, target.query);
+      case 'static':
+        if (req.method !== 'GET' && req.method !== 'HEAD') {
+          sendError(res, 405, undefined, { allow: 'GET, HEAD' });
+          return 'bridge';
+        }
+        serveStatic(req, res, root, route.path, (status, err) => {
+          if (status >= 500) logger.error(`static ${route.file}`, err);
+          sendError(res, status);
+        });
+        return 'static';
+      case 'redirect':
+        res.writeHead(301, { location: route.location, 'content-length': 0 });
+        res.end();
+        return 'bridge';
+      case 'none':
+        if (!app) {
+          sendError(res, 404);
+          return 'bridge';
+        }
+        if (declaredTooLarge(req, maxBody)) {
+          sendError(res, 413, new BodyTooLargeError(maxBody).message, { connection: 'close' });
+          return 'bridge';
+        }
+        runApp(app, req, res, logger);
+        return 'app';
+    }
+  }
+
+  function handle(req: IncomingMessage, res: ServerResponse): void {
+    const started = performance.now();
+    const socket = req.socket;
+    const bytesBefore = socket.bytesWritten;
+    route(req, res).then(
+      (servedBy) => {
+        const log = () =>
+          logger.access({
+            method: req.method ?? '',
+            url: req.url ?? '',
+            // nginx logs 499 for a client that closed the connection before the response ended.
+            status: res.writableFinished ? res.statusCode : 499,
+            bytes: socket.bytesWritten - bytesBefore,
+            durationMs: performance.now() - started,
+            servedBy,
+            remoteAddress: socket.remoteAddress ?? '',
+          });
+        if (res.writableFinished || res.destroyed) log();
+        else res.once('close', log);
+      },
+      (err: unknown) => {
+        logger.error(`${req.method} ${req.url}: internal error`, err);
+        sendError(res, 500);
+      },
+    );
+  }
+
+  return { handle, close: () => client.close(), client };
+}
+
+function finished(res: ServerResponse): Promise<void> {
+  if (res.writableFinished || res.destroyed) return Promise.resolve();
+  return new Promise((resolve) => res.once('close', () => resolve()));
+}

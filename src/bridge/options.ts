@@ -1,0 +1,56 @@
+import { resolve } from 'node:path';
+import type { AppExport } from '../app/app-module.ts';
+import type { Logger } from '../log/logger.ts';
+
+/** Everything a bridge can be told; the CLI flags map onto these one to one. */
+export interface BridgeOptions {
+  /** php-fpm's address: a unix socket path, `host:port` or a port. */
+  fpm: string;
+  /** Document root (nginx `root`, `php -S -t`). */
+  root: string;
+  /** The new backend. Without it the bridge is a plain front for PHP, like nginx. */
+  app?: AppExport | undefined;
+  /** Front controller run for any path that is no file (`--index index.php`). */
+  frontController?: string | undefined;
+  /** Index files for a directory request. */
+  indexFiles?: readonly string[];
+  /** Largest request body accepted, in bytes (413 beyond). */
+  maxBody?: number;
+  /** Extra FastCGI params (`--param NAME=VALUE`), sent after the built-in ones. */
+  params?: ReadonlyArray<readonly [string, string]>;
+  serverName?: string | undefined;
+  fpmConnections?: number;
+  fpmQueue?: number;
+  connectTimeoutMs?: number;
+  responseTimeoutMs?: number;
+  idleTimeoutMs?: number;
+  logger?: Logger;
+}
+
+export const DEFAULTS = {
+  indexFiles: ['index.php', 'index.html'],
+  maxBody: 64 * 1024 * 1024,
+  /** Debian's www pool has pm.max_children = 5; an idle kept connection holds a worker, so stay under. */
+  fpmConnections: 4,
+  fpmQueue: 1024,
+  connectTimeoutMs: 5_000,
+  /** nginx fastcgi_read_timeout. */
+  responseTimeoutMs: 60_000,
+  idleTimeoutMs: 30_000,
+} as const;
+
+/** UTF-8 text (argv, config) to the byte strings FastCGI params and routing use. */
+export function toByteString(text: string): string {
+  return Buffer.from(text, 'utf8').toString('latin1');
+}
+
+/** `/srv/www/` → `/srv/www`, absolute. Not realpath'd: DOCUMENT_ROOT is the root as given, like nginx. */
+export function normalizeRoot(root: string): string {
+  const abs = resolve(root);
+  return abs.length > 1 && abs.endsWith('/') ? abs.slice(0, -1) : abs;
+}
+
+/** `index.php` or `/index.php` → `/index.php`. */
+export function normalizeScript(script: string): string {
+  return script.startsWith('/') ? script : '/' + script;
+}
