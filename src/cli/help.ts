@@ -1,0 +1,31 @@
+import { DEFAULTS } from '../bridge/options.ts';
+
+export const USAGE = 'usage: fpm-bridge --fpm <socket|host:port> [--root <dir>] [--app <module>] [--listen [host:]port] [options]';
+
+export const HELP = `${USAGE}
+
+One HTTP server in front of php-fpm and a new TypeScript/JavaScript app. Every request goes to PHP
+first; when PHP answers 404, the app gets the same request (body included); when the app answers 404
+too, the client gets PHP's original 404.
+
+  --fpm <addr>             php-fpm's address: a unix socket path (/run/php/php8.2-fpm.sock) or host:port
+  --root <dir>             document root (default: the current directory, like php -S)
+  --app <module>           the app: .js/.mjs/.ts module whose default export is a (req, res) listener
+                           (Express, Connect, Koa's callback()) or an object with fetch(request) (Hono)
+  --listen [host:]port     where to listen (default 127.0.0.1:8080)
+  --index <script>         front controller for paths that are no file (try_files ... /index.php)
+  --max-body <size>        largest request body (default ${DEFAULTS.maxBody / 1024 / 1024}m); larger gets 413
+  --param NAME=VALUE       extra FastCGI param, repeatable (sent after the built-in ones)
+  --server-name <name>     SERVER_NAME (default: the Host header's name)
+  --fpm-connections <n>    kept-alive connections to php-fpm (default ${DEFAULTS.fpmConnections}). Each holds a
+                           php-fpm worker even when idle: keep it below the pool's pm.max_children
+  --fpm-queue <n>          requests that may wait for a connection (default ${DEFAULTS.fpmQueue}); beyond, 503
+  --connect-timeout <t>    connecting to php-fpm (default ${DEFAULTS.connectTimeoutMs / 1000}s); on timeout, 504
+  --fpm-timeout <t>        waiting for PHP's response headers (default ${DEFAULTS.responseTimeoutMs / 1000}s); then 504
+  --idle-timeout <t>       an idle kept-alive php-fpm connection is closed after (default ${DEFAULTS.idleTimeoutMs / 1000}s)
+  --quiet                  no access log
+  -h, --help               this help
+  -v, --version            the version
+
+Sizes take k, m, g; times take ms, s, m (a bare number is seconds).
+Exit codes: 0 after a clean stop (SIGINT/SIGTERM), 1 when start-up fails, 2 for bad flags.`;
