@@ -1,4 +1,5 @@
 import { IncomingMessage } from 'node:http';
+import { Readable } from 'node:stream';
 import type { BufferedBody } from '../http/request-body.ts';
 
 /**
@@ -8,8 +9,6 @@ import type { BufferedBody } from '../http/request-body.ts';
  */
 export function replayRequest(original: IncomingMessage, body: BufferedBody): IncomingMessage {
   const copy = new IncomingMessage(original.socket);
-  // The body comes from memory, never from the socket: reading must not resume it.
-  copy._read = () => {};
   copy.method = original.method;
   copy.url = original.url;
   copy.httpVersion = original.httpVersion;
@@ -19,8 +18,23 @@ export function replayRequest(original: IncomingMessage, body: BufferedBody): In
   copy.headers = original.headers;
   copy.rawTrailers = original.rawTrailers;
   copy.trailers = original.trailers;
-  for (const chunk of body.chunks) copy.push(chunk);
-  copy.push(null);
   copy.complete = true;
+  if (body.chunks) {
+    // The body comes from memory, never from the socket: reading must not resume it.
+    copy._read = () => {};
+    for (const chunk of body.chunks) copy.push(chunk);
+    copy.push(null);
+    return copy;
+  }
+  // A spooled body is read from its file at the pace the app reads it.
+  const source = Readable.from(body.stream());
+  copy._read = () => {
+    source.resume();
+  };
+  source.on('data', (chunk: Buffer) => {
+    if (!copy.push(chunk)) source.pause();
+  });
+  source.on('end', () => copy.push(null));
+  source.on('error', (err) => copy.destroy(err));
   return copy;
 }

@@ -1,4 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { tmpdir } from 'node:os';
 import { interceptNotFound } from '../app/fallback-response.ts';
 import { toNodeListener, type NodeListener } from '../app/app-module.ts';
 import { replayRequest } from '../app/replay-request.ts';
@@ -7,7 +8,7 @@ import { parseAddress } from '../fastcgi/address.ts';
 import { FcgiClient } from '../fastcgi/client.ts';
 import { encodeParams, type Param } from '../fastcgi/name-value.ts';
 import { sendError } from '../http/error-response.ts';
-import { BodyTooLargeError, declaredTooLarge, hasBody, readBody, type BufferedBody } from '../http/request-body.ts';
+import { type BodyLimits, BodyTooLargeError, declaredTooLarge, hasBody, readBody, type BufferedBody } from '../http/request-body.ts';
 import { silentLogger, type Logger, type ServedBy } from '../log/logger.ts';
 import { buildCgiParams, type ServerParams } from '../php/cgi-params.ts';
 import { runPhp, sendHeld } from '../php/php-request.ts';
@@ -36,6 +37,11 @@ export function createBridge(options: BridgeOptions): Bridge {
   const logger = options.logger ?? silentLogger;
   const app: NodeListener | null = options.app ? toNodeListener(options.app) : null;
   const maxBody = options.maxBody ?? DEFAULTS.maxBody;
+  const bodyLimits: BodyLimits = {
+    maxBody,
+    memoryLimit: options.bodyMemoryLimit ?? DEFAULTS.bodyMemoryLimit,
+    spoolDir: options.spoolDir ?? tmpdir(),
+  };
   const root = toByteString(normalizeRoot(options.root));
   const routeConfig: RouteConfig = {
     root,
@@ -60,7 +66,7 @@ export function createBridge(options: BridgeOptions): Bridge {
   async function servePhp(req: IncomingMessage, res: ServerResponse, route: Route & { kind: 'php' }, query: string): Promise<ServedBy> {
     let body: BufferedBody;
     try {
-      body = await readBody(req, maxBody);
+      body = await readBody(req, bodyLimits);
     } catch (err) {
       if (err instanceof BodyTooLargeError) {
         sendError(res, 413, err.message, { connection: 'close' });
@@ -91,11 +97,12 @@ export function createBridge(options: BridgeOptions): Bridge {
     );
     const outcome = await runPhp(client, res, {
       params,
-      body: body.size > 0 ? body.chunks : null,
+      body: body.size === 0 ? null : (body.chunks ?? { [Symbol.asyncIterator]: () => body.stream()[Symbol.asyncIterator]() }),
       holdStatuses: app ? FALLBACK_STATUSES : NO_STATUSES,
       holdLimit: HOLD_LIMIT,
       onStderr: (line) => logger.phpStderr(req.method ?? '', req.url ?? '', line),
     });
+    if (outcome.kind !== 'held') void body.dispose();
     switch (outcome.kind) {
       case 'sent':
       case 'aborted':
@@ -117,6 +124,7 @@ export function createBridge(options: BridgeOptions): Bridge {
         );
         runApp(app!, replayRequest(req, body), res, logger);
         await finished(res);
+        void body.dispose();
         return servedBy;
       }
     }

@@ -16,6 +16,10 @@ export interface BridgeOptions {
   indexFiles?: readonly string[];
   /** Largest request body accepted, in bytes (413 beyond). */
   maxBody?: number;
+  /** Bodies larger than this are spooled to a file in `spoolDir` instead of memory. */
+  bodyMemoryLimit?: number;
+  /** Where spooled bodies go (default: the OS temp dir); files are created 0600 and removed after the request. */
+  spoolDir?: string;
   /** Extra FastCGI params (`--param NAME=VALUE`), sent after the built-in ones. */
   params?: ReadonlyArray<readonly [string, string]>;
   serverName?: string | undefined;
@@ -30,6 +34,7 @@ export interface BridgeOptions {
 export const DEFAULTS = {
   indexFiles: ['index.php', 'index.html'],
   maxBody: 64 * 1024 * 1024,
+  bodyMemoryLimit: 1024 * 1024,
   /** Debian's www pool has pm.max_children = 5; an idle kept connection holds a worker, so stay under. */
   fpmConnections: 4,
   fpmQueue: 1024,

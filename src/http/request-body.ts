@@ -1,12 +1,55 @@
+import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
+import { unlink } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
+import { join } from 'node:path';
 
-/** The whole request body, kept so it can be sent to PHP and then replayed to the app. */
+/**
+ * The whole request body, kept so it can be sent to PHP and then replayed to the app. Small bodies
+ * stay in memory; past a threshold the body is spooled to a private temp file (nginx's
+ * client_body_buffer_size / client_body_temp_path), so a 500 MiB upload costs bounded memory.
+ */
 export interface BufferedBody {
-  chunks: Buffer[];
   size: number;
+  /** The body in memory, or null when it was spooled to `file`. */
+  chunks: readonly Buffer[] | null;
+  file: string | null;
+  /** A fresh read of the whole body each time it is iterated (a retry reads it again). */
+  stream(): AsyncIterable<Buffer>;
+  /** Removes the spool file, if any. */
+  dispose(): Promise<void>;
 }
 
-export const EMPTY_BODY: BufferedBody = { chunks: [], size: 0 };
+export interface BodyLimits {
+  /** Largest body accepted (413 beyond). */
+  maxBody: number;
+  /** Bodies larger than this go to a file in `spoolDir`. */
+  memoryLimit: number;
+  spoolDir: string;
+}
+
+function memoryBody(chunks: Buffer[], size: number): BufferedBody {
+  return {
+    size,
+    chunks,
+    file: null,
+    async *stream() {
+      yield* chunks;
+    },
+    dispose: () => Promise.resolve(),
+  };
+}
+
+function fileBody(file: string, size: number): BufferedBody {
+  return {
+    size,
+    chunks: null,
+    file,
+    stream: () => createReadStream(file, { highWaterMark: 64 * 1024 }),
+    dispose: () => unlink(file).catch(() => {}),
+  };
+}
+
+export const EMPTY_BODY: BufferedBody = memoryBody([], 0);
 
 export class BodyTooLargeError extends Error {
   override name = 'BodyTooLargeError';
@@ -29,47 +72,68 @@ export function declaredTooLarge(req: IncomingMessage, limit: number): boolean {
   return cl !== undefined && Number(cl) > limit;
 }
 
-/** Reads the body into memory, failing with BodyTooLargeError as soon as it passes `limit`. */
-export function readBody(req: IncomingMessage, limit: number): Promise<BufferedBody> {
+let spoolCounter = 0;
+
+/**
+ * Reads the body, failing with BodyTooLargeError as soon as it passes `maxBody`. Reading from the
+ * client pauses while the spool file catches up, so memory stays bounded.
+ */
+export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<BufferedBody> {
   if (!hasBody(req)) {
     req.resume();
     return Promise.resolve(EMPTY_BODY);
   }
-  if (declaredTooLarge(req, limit)) return Promise.reject(new BodyTooLargeError(limit));
+  if (declaredTooLarge(req, limits.maxBody)) return Promise.reject(new BodyTooLargeError(limits.maxBody));
   return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
+    let chunks: Buffer[] = [];
     let size = 0;
+    let spool: WriteStream | null = null;
+    let spoolPath = '';
+    const fail = (err: Error) => {
+      cleanup();
+      req.pause();
+      if (spool) {
+        spool.destroy();
+        void unlink(spoolPath).catch(() => {});
+      }
+      reject(err);
+    };
     const onData = (chunk: Buffer) => {
       size += chunk.length;
-      if (size > limit) {
-        cleanup();
-        req.pause();
-        reject(new BodyTooLargeError(limit));
-        return;
+      if (size > limits.maxBody) return fail(new BodyTooLargeError(limits.maxBody));
+      if (!spool && size > limits.memoryLimit) {
+        spoolPath = join(limits.spoolDir, `body-${process.pid}-${++spoolCounter}`);
+        // 'wx' and 0600: a fresh private file, never one an attacker placed there.
+        spool = createWriteStream(spoolPath, { flags: 'wx', mode: 0o600 });
+        spool.on('error', fail);
+        spool.on('drain', () => req.resume());
+        for (const c of chunks) spool.write(c);
+        chunks = [];
       }
-      chunks.push(chunk);
+      if (spool) {
+        if (!spool.write(chunk)) req.pause();
+      } else {
+        chunks.push(chunk);
+      }
     };
     const onEnd = () => {
       cleanup();
-      resolve({ chunks, size });
+      if (!spool) return resolve(memoryBody(chunks, size));
+      const file = spoolPath;
+      spool.end(() => resolve(fileBody(file, size)));
     };
-    const onError = (err: Error) => {
-      cleanup();
-      reject(err);
+    const onClose = () => {
+      if (!req.complete) fail(new Error('client closed the connection while sending the body'));
     };
-    const onAborted = () => onError(new Error('client closed the connection while sending the body'));
     const cleanup = () => {
       req.off('data', onData);
       req.off('end', onEnd);
-      req.off('error', onError);
+      req.off('error', fail);
       req.off('close', onClose);
-    };
-    const onClose = () => {
-      if (!req.complete) onAborted();
     };
     req.on('data', onData);
     req.on('end', onEnd);
-    req.on('error', onError);
+    req.on('error', fail);
     req.on('close', onClose);
   });
 }
