@@ -7,9 +7,12 @@ import type { NetConnectOpts } from 'node:net';
 export type FcgiAddress = { kind: 'unix'; path: string } | { kind: 'tcp'; host: string; port: number };
 
 export function parseAddress(text: string): FcgiAddress {
-  const s = text.startsWith('unix:') ? text.slice(5) : text;
-  if (s.includes('/')) return { kind: 'unix', path: s };
-  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d+)$/.exec(s) ?? /^()()(\d+)$/.exec(s);
+  // An explicit `unix:` prefix always means a socket path, relative ones too (nginx `fastcgi_pass
+  // unix:php.sock`); without it, a path is told from host:port by its slash.
+  if (text.startsWith('unix:') && text.length > 5) return { kind: 'unix', path: text.slice(5) };
+  if (text.includes('/')) return { kind: 'unix', path: text };
+  // A host name has no brackets: `[]:9000` or `[bad]:9000` must not pass as the host "[]".
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s[\]]+)):(\d+)$/.exec(text) ?? /^()()(\d+)$/.exec(text);
   const port = m ? Number(m[3]) : NaN;
   if (!m || !Number.isInteger(port) || port < 1 || port > 65535) {
     throw new Error(`not a php-fpm address: "${text}" (want a unix socket path, host:port or a port)`);

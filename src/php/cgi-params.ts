@@ -80,7 +80,9 @@ export function buildCgiParams(req: HttpRequestInfo, target: ScriptTarget, serve
     ['CONTENT_LENGTH', req.contentLength === null ? '' : String(req.contentLength)],
     ['SCRIPT_NAME', target.scriptName],
     ['REQUEST_URI', req.rawUrl],
-    ['DOCUMENT_URI', target.scriptName + target.pathInfo],
+    // Debian's snippet runs `try_files $fastcgi_script_name =404`, which sets nginx's $uri (and so
+    // $document_uri) to the script: /index.php/extra gives DOCUMENT_URI /index.php.
+    ['DOCUMENT_URI', target.scriptName],
     ['DOCUMENT_ROOT', server.documentRoot],
     ['SERVER_PROTOCOL', `HTTP/${req.httpVersion}`],
     ['REQUEST_SCHEME', req.tls ? 'https' : 'http'],
@@ -89,6 +91,8 @@ export function buildCgiParams(req: HttpRequestInfo, target: ScriptTarget, serve
     ['SERVER_SOFTWARE', server.serverSoftware],
     ['REMOTE_ADDR', req.remoteAddress],
     ['REMOTE_PORT', String(req.remotePort)],
+    // nginx's $remote_user: the Basic credentials' user name, sent (empty) even without auth_basic.
+    ['REMOTE_USER', basicAuthUser(headers.get('HTTP_AUTHORIZATION')) ?? ''],
     ['SERVER_ADDR', req.localAddress],
     ['SERVER_PORT', String(req.localPort)],
     ['SERVER_NAME', server.serverName ?? hostName(host) ?? req.localAddress],
@@ -112,6 +116,15 @@ function headerParams(raw: readonly string[]): Map<string, string> {
     out.set(name, prev === undefined ? value : prev + (name === 'HTTP_COOKIE' ? '; ' : ', ') + value);
   }
   return out;
+}
+
+/** The user of `Authorization: Basic base64(user:password)`, as nginx's $remote_user decodes it; else undefined. */
+function basicAuthUser(authorization: string | undefined): string | undefined {
+  const m = authorization === undefined ? null : /^basic +([A-Za-z0-9+/]+)(=*)/i.exec(authorization);
+  if (!m || m[1]!.length % 4 === 1) return undefined;
+  const credentials = Buffer.from(m[1]!, 'base64').toString('latin1');
+  const colon = credentials.indexOf(':');
+  return colon > 0 ? credentials.slice(0, colon) : undefined;
 }
 
 /** `example.com:8080` → `example.com`, `[::1]:80` → `[::1]`. */

@@ -66,6 +66,14 @@ function findBlockEnd(data: Buffer, from: number): number {
   return -1;
 }
 
+/** `line` from `start` without leading and trailing SP / HTAB (a loop: a regex would be quadratic). */
+function trimOws(line: string, start: number): string {
+  let end = line.length;
+  while (start < end && (line[start] === ' ' || line[start] === '\t')) start++;
+  while (end > start && (line[end - 1] === ' ' || line[end - 1] === '\t')) end--;
+  return line.slice(start, end);
+}
+
 function parseBlock(block: string): CgiHead {
   let status = 0;
   let statusText: string | undefined;
@@ -78,7 +86,10 @@ function parseBlock(block: string): CgiHead {
     const colon = line.indexOf(':');
     if (colon <= 0) throw new CgiHeaderError(`malformed CGI header line: ${JSON.stringify(line.slice(0, 80))}`);
     const name = line.slice(0, colon);
-    const value = line.slice(colon + 1).trim();
+    // RFC 9110 5.5: only OWS (SP / HTAB) surrounds a field value. String#trim() would also strip
+    // CR, VT, FF and latin1 0xA0 (NBSP), silently accepting `X: a\r\r\n` (nginx: "upstream sent
+    // invalid header") and dropping a legitimate obs-text byte 0xA0 from the value.
+    const value = trimOws(line, colon + 1);
     if (!TOKEN.test(name)) throw new CgiHeaderError(`invalid CGI header name: ${JSON.stringify(name.slice(0, 80))}`);
     if (BAD_VALUE.test(value)) throw new CgiHeaderError(`invalid value for CGI header ${name}`);
     const lower = name.toLowerCase();

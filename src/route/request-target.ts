@@ -16,7 +16,10 @@ export function parseRequestTarget(rawUrl: string): RequestTarget {
     // RFC 9112 3.2.2 absolute-form (`GET http://host/path`): route on the path part.
     const m = ABSOLUTE_FORM.exec(target);
     if (!m) return { ok: false, reason: 'request target is not a path' };
-    target = target.slice(m[0].length) || '/';
+    target = target.slice(m[0].length);
+    // An empty path is "/" (RFC 9110 4.2.3), with or without a query: nginx routes `http://h?q=1`
+    // as $uri `/` with $args `q=1` rather than rejecting it.
+    if (target === '' || target[0] === '?') target = '/' + target;
     if (target[0] !== '/') return { ok: false, reason: 'request target is not a path' };
   }
   const q = target.indexOf('?');
