@@ -13,7 +13,7 @@ import { silentLogger, type Logger, type ServedBy } from '../log/logger.ts';
 import { buildCgiParams, type ServerParams } from '../php/cgi-params.ts';
 import { runPhp, sendHeld } from '../php/php-request.ts';
 import { fsLookup } from '../route/file-lookup.ts';
-import { parseRequestTarget } from '../route/request-target.ts';
+import { parseRequestTarget, type RequestTarget } from '../route/request-target.ts';
 import { resolveRoute, type Route, type RouteConfig } from '../route/resolve.ts';
 import { serveStatic } from '../static/serve-static.ts';
 import { SERVER_SOFTWARE } from '../version.ts';
@@ -26,6 +26,8 @@ export interface Bridge {
   close(): Promise<void>;
   readonly client: FcgiClient;
 }
+
+type ParsedTarget = RequestTarget & { ok: true };
 
 /** The statuses with which PHP declines a request so the app gets it. */
 const FALLBACK_STATUSES: ReadonlySet<number> = new Set([404]);
@@ -63,7 +65,7 @@ export function createBridge(options: BridgeOptions): Bridge {
     idleTimeoutMs: options.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
   });
 
-  async function servePhp(req: IncomingMessage, res: ServerResponse, route: Route & { kind: 'php' }, query: string): Promise<ServedBy> {
+  async function servePhp(req: IncomingMessage, res: ServerResponse, route: Route & { kind: 'php' }, target: ParsedTarget): Promise<ServedBy> {
     let body: BufferedBody;
     try {
       body = await readBody(req, bodyLimits);
@@ -81,8 +83,9 @@ export function createBridge(options: BridgeOptions): Bridge {
       buildCgiParams(
         {
           method: req.method ?? 'GET',
-          rawUrl: req.url ?? '/',
+          rawUrl: target.originForm,
           rawHeaders: req.rawHeaders,
+          authority: target.authority,
           httpVersion: req.httpVersion,
           tls: 'encrypted' in socket && Boolean(socket.encrypted),
           remoteAddress: socket.remoteAddress ?? '',
@@ -91,7 +94,7 @@ export function createBridge(options: BridgeOptions): Bridge {
           localPort: socket.localPort ?? 0,
           contentLength: hasBody(req) ? body.size : null,
         },
-        { scriptName: route.scriptName, pathInfo: route.pathInfo, scriptFilename: route.file, queryString: query },
+        { scriptName: route.scriptName, pathInfo: route.pathInfo, scriptFilename: route.file, queryString: target.query },
         server,
       ),
     );
@@ -139,7 +142,7 @@ export function createBridge(options: BridgeOptions): Bridge {
     const route = await resolveRoute(target.path, target.query, routeConfig, fsLookup);
     switch (route.kind) {
       case 'php':
-        return servePhp(req, res, route, target.query);
+        return servePhp(req, res, route, target);
       case 'static':
         if (req.method !== 'GET' && req.method !== 'HEAD') {
           sendError(res, 405, undefined, { allow: 'GET, HEAD' });

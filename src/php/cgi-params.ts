@@ -9,10 +9,12 @@ import type { Param } from '../fastcgi/name-value.ts';
 /** What the HTTP side knows about the request. */
 export interface HttpRequestInfo {
   method: string;
-  /** The request target as received (raw, undecoded, with the query): REQUEST_URI. */
+  /** The request target as received in origin-form (raw, undecoded, with the query): REQUEST_URI. */
   rawUrl: string;
   /** Node's rawHeaders: [name, value, name, value, ...]. */
   rawHeaders: readonly string[];
+  /** Host of an absolute-form request target: it replaces the Host header (RFC 9112 3.2.2). */
+  authority: string | null;
   httpVersion: string;
   tls: boolean;
   remoteAddress: string;
@@ -70,6 +72,7 @@ export function headerParamName(name: string): string | null {
 
 export function buildCgiParams(req: HttpRequestInfo, target: ScriptTarget, server: ServerParams): Param[] {
   const headers = headerParams(req.rawHeaders);
+  if (req.authority !== null) headers.set('HTTP_HOST', req.authority);
   const host = headers.get('HTTP_HOST');
   const contentType = headers.get('HTTP_CONTENT_TYPE') ?? '';
   const params: Param[] = [

@@ -5,18 +5,29 @@
  */
 
 export type RequestTarget =
-  | { ok: true; path: string; query: string; rawPath: string }
+  | {
+      ok: true;
+      path: string;
+      query: string;
+      rawPath: string;
+      /** The target in origin-form (`/p?q`): REQUEST_URI, also for an absolute-form request. */
+      originForm: string;
+      /** Host and port of an absolute-form target; it overrides the Host header (RFC 9112 3.2.2). */
+      authority: string | null;
+    }
   | { ok: false; reason: string };
 
-const ABSOLUTE_FORM = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/[^/?#]*/;
+const ABSOLUTE_FORM = /^[A-Za-z][A-Za-z0-9+.-]*:\/\/(?:[^/?#@]*@)?([^/?#]*)/;
 
 export function parseRequestTarget(rawUrl: string): RequestTarget {
   let target = rawUrl;
+  let authority: string | null = null;
   if (target[0] !== '/') {
     // RFC 9112 3.2.2 absolute-form (`GET http://host/path`): route on the path part.
     const m = ABSOLUTE_FORM.exec(target);
     if (!m) return { ok: false, reason: 'request target is not a path' };
     target = target.slice(m[0].length);
+    authority = m[1] || null;
     // An empty path is "/" (RFC 9110 4.2.3), with or without a query: nginx routes `http://h?q=1`
     // as $uri `/` with $args `q=1` rather than rejecting it.
     if (target === '' || target[0] === '?') target = '/' + target;
@@ -30,7 +41,7 @@ export function parseRequestTarget(rawUrl: string): RequestTarget {
   if (decoded.includes('\0')) return { ok: false, reason: 'NUL byte in path' };
   const path = normalizePath(decoded);
   if (path === null) return { ok: false, reason: 'path climbs above the document root' };
-  return { ok: true, path, query, rawPath };
+  return { ok: true, path, query, rawPath, originForm: target, authority };
 }
 
 /** Decodes %XX escapes to bytes; null on a malformed escape (nginx answers those with 400). */

@@ -20,6 +20,7 @@ function req(over: Partial<HttpRequestInfo> = {}): HttpRequestInfo {
     localAddress: '10.0.0.1',
     localPort: 8080,
     contentLength: null,
+    authority: null,
     ...over,
   };
 }
@@ -251,5 +252,15 @@ describe('headerParamName', () => {
       expect(headerParamName('X-Cached')).toBe('HTTP_X_CACHED');
       expect(headerParamName('X_Cached')).toBeNull();
     }
+  });
+});
+
+describe('absolute-form request target', () => {
+  it('takes HTTP_HOST and SERVER_NAME from the target, not the Host header (RFC 9112 3.2.2)', () => {
+    const p = new Map(buildCgiParams(req({ authority: 'real.example:81', rawHeaders: ['Host', 'forged'] }), target, {
+      documentRoot: '/srv/www', serverSoftware: 'x', serverName: undefined, extra: [],
+    }));
+    expect(p.get('HTTP_HOST')).toBe('real.example:81');
+    expect(p.get('SERVER_NAME')).toBe('real.example');
   });
 });

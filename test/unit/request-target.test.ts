@@ -96,6 +96,12 @@ describe('parseRequestTarget', () => {
     rejected('http://h/../x');
   });
 
+  it('keeps the origin-form for REQUEST_URI and the authority for HTTP_HOST', () => {
+    expect(parseRequestTarget('http://user@h:81/p?q')).toMatchObject({ originForm: '/p?q', authority: 'h:81' });
+    expect(parseRequestTarget('http://h?q=1')).toMatchObject({ originForm: '/?q=1', authority: 'h' });
+    expect(parseRequestTarget('/p?q')).toMatchObject({ originForm: '/p?q', authority: null });
+  });
+
   it('refuses other forms', () => {
     rejected('*');
     rejected('example.com:443');
@@ -162,7 +168,7 @@ describe('encodePath', () => {
         expect(encoded).toMatch(/^[A-Za-z0-9\-._~!$&'()*+,;=:@/%]*$/);
         expect(percentDecode(encoded)).toBe(path);
         const t = parseRequestTarget(encoded + '?q');
-        expect(t).toEqual({ ok: true, path, query: 'q', rawPath: encoded });
+        expect(t).toEqual({ ok: true, path, query: 'q', rawPath: encoded, originForm: encoded + '?q', authority: null });
       }),
       { numRuns: 500 },
     );
