@@ -13,7 +13,8 @@ import { silentLogger, type Logger, type ServedBy } from '../log/logger.ts';
 import { buildCgiParams, type ServerParams } from '../php/cgi-params.ts';
 import { runPhp, sendHeld } from '../php/php-request.ts';
 import { fsLookup } from '../route/file-lookup.ts';
-import { parseRequestTarget, type RequestTarget } from '../route/request-target.ts';
+import { normalizePath, parseRequestTarget, type RequestTarget } from '../route/request-target.ts';
+import { applyRewrites, MAX_REWRITES, parseRewrite } from '../route/rewrite.ts';
 import { resolveRoute, type Route, type RouteConfig } from '../route/resolve.ts';
 import { serveStatic } from '../static/serve-static.ts';
 import { SERVER_SOFTWARE } from '../version.ts';
@@ -49,7 +50,11 @@ export function createBridge(options: BridgeOptions): Bridge {
     root,
     indexFiles: options.indexFiles ?? DEFAULTS.indexFiles,
     frontController: options.frontController ? toByteString(normalizeScript(options.frontController)) : undefined,
+    pathInfo: options.pathInfo ?? false,
+    pathInfoStatic: options.pathInfoStatic ?? false,
   };
+  // Parsed once here, so a bad regex fails at start-up (RewriteError), never on a request.
+  const rewrites = (options.rewrites ?? []).map((r) => parseRewrite(toByteString(r)));
   const server: ServerParams = {
     documentRoot: root,
     serverSoftware: SERVER_SOFTWARE,
@@ -134,10 +139,33 @@ export function createBridge(options: BridgeOptions): Bridge {
   }
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<ServedBy> {
-    const target = parseRequestTarget(req.url ?? '/');
-    if (!target.ok) {
-      sendError(res, 400, target.reason);
+    const parsed = parseRequestTarget(req.url ?? '/');
+    if (!parsed.ok) {
+      sendError(res, 400, parsed.reason);
       return 'bridge';
+    }
+    let target: ParsedTarget = parsed;
+    if (rewrites.length > 0) {
+      const rewritten = applyRewrites(rewrites, target.path, target.query);
+      if (rewritten === 'loop') {
+        logger.error(`${req.method} ${req.url}: rewrite cycle (more than ${MAX_REWRITES} rules applied)`);
+        sendError(res, 500);
+        return 'bridge';
+      }
+      if (rewritten?.kind === 'redirect') {
+        res.writeHead(rewritten.status, { location: rewritten.location, 'content-length': 0 });
+        res.end();
+        return 'bridge';
+      }
+      if (rewritten) {
+        // An internal rewrite routes on the new path and query; REQUEST_URI stays what the client sent.
+        const path = normalizePath(rewritten.path.startsWith('/') ? rewritten.path : '/' + rewritten.path);
+        if (path === null) {
+          sendError(res, 400, 'rewritten path climbs above the document root');
+          return 'bridge';
+        }
+        target = { ...target, path, query: rewritten.query };
+      }
     }
     const route = await resolveRoute(target.path, target.query, routeConfig, fsLookup);
     switch (route.kind) {

@@ -12,6 +12,12 @@ export interface BridgeOptions {
   app?: AppExport | undefined;
   /** Front controller run for any path that is no file (`--index index.php`). */
   frontController?: string | undefined;
+  /** PATH_INFO front controller mode: every path that is no script runs the front controller as PATH_INFO. */
+  pathInfo?: boolean;
+  /** In PATH_INFO mode, existing static files are served first. */
+  pathInfoStatic?: boolean;
+  /** nginx-style rewrites, `REGEX TARGET [last|break|redirect|permanent]`, applied in order. */
+  rewrites?: readonly string[];
   /** Index files for a directory request. */
   indexFiles?: readonly string[];
   /** Largest request body accepted, in bytes (413 beyond). */

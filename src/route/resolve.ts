@@ -19,13 +19,23 @@ export interface RouteConfig {
   indexFiles: readonly string[];
   /** Front controller (`/index.php`): runs for any path that is no file (`try_files $uri $uri/ /index.php?$args`). */
   frontController: string | undefined;
+  /**
+   * PATH_INFO front controller (aurweb, CodeIgniter 3, Kohana): every path that is no `.php` script runs
+   * the front controller with the path as PATH_INFO, like nginx's
+   * `location ~ .* { rewrite ^/(.*)$ /index.php/$1 last; }` beside `location ~ ^/[^/]+\.php($|/)`.
+   */
+  pathInfo?: boolean;
+  /** In PATH_INFO mode, serve existing static files first (nginx: a static location before the rewrite). */
+  pathInfoStatic?: boolean;
 }
 
 const NONE: Route = { kind: 'none' };
 
 /** Decides who serves `path` (decoded and normalised by parseRequestTarget). */
 export async function resolveRoute(path: string, query: string, cfg: RouteConfig, fs: FileLookup): Promise<Route> {
-  if (isHidden(path)) return fallback(cfg, fs);
+  const pathInfoMode = Boolean(cfg.pathInfo && cfg.frontController);
+  // Hidden files do not exist for the outside world; in PATH_INFO mode their path is just a route.
+  if (isHidden(path)) return pathInfoMode ? pathInfoRoute(path, cfg, fs) : fallback(cfg, fs);
   const split = splitPhpPath(path);
   if (split) {
     if ((await fs.kind(cfg.root + split.script)) === 'file') {
@@ -35,6 +45,7 @@ export async function resolveRoute(path: string, query: string, cfg: RouteConfig
     // front controller: it never runs in the script's place.
     return NONE;
   }
+  if (pathInfoMode) return pathInfoRoute(path, cfg, fs);
   const kind = await fs.kind(cfg.root + path);
   if (kind === 'file' && !path.endsWith('/') && isServableStatic(path)) {
     return { kind: 'static', file: cfg.root + path, path };
@@ -50,6 +61,16 @@ export async function resolveRoute(path: string, query: string, cfg: RouteConfig
     }
   }
   return fallback(cfg, fs);
+}
+
+async function pathInfoRoute(path: string, cfg: RouteConfig, fs: FileLookup): Promise<Route> {
+  if (cfg.pathInfoStatic && !isHidden(path) && !path.endsWith('/') && isServableStatic(path)) {
+    // Only a plain file: directories and everything else are the router's.
+    if ((await fs.kind(cfg.root + path)) === 'file') return { kind: 'static', file: cfg.root + path, path };
+  }
+  const script = cfg.frontController!;
+  if ((await fs.kind(cfg.root + script)) !== 'file') return NONE;
+  return { kind: 'php', scriptName: script, pathInfo: path, file: cfg.root + script };
 }
 
 async function fallback(cfg: RouteConfig, fs: FileLookup): Promise<Route> {

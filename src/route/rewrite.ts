@@ -1,3 +1,5 @@
+import { encodePath } from './request-target.ts';
+
 /**
  * nginx-style rewrite rules (`--rewrite 'REGEX TARGET [last|break|redirect|permanent]'`), applied to
  * the decoded, normalised path before the route decision, in order, like nginx's server-level
@@ -66,8 +68,11 @@ export function applyRewrites(rules: readonly RewriteRule[], path: string, query
     const newPath = fill(q < 0 ? target : target.slice(0, q), false);
     const ownQuery = q < 0 ? '' : fill(target.slice(q + 1), true);
     const newQuery = !keepQuery ? ownQuery : ownQuery && query ? `${ownQuery}&${query}` : ownQuery || query;
-    if (/^https?:\/\//i.test(newPath) || rule.flag === 'redirect' || rule.flag === 'permanent') {
-      return { kind: 'redirect', status: rule.flag === 'permanent' ? 301 : 302, location: newPath + (newQuery ? `?${newQuery}` : '') };
+    const isUrl = /^https?:\/\//i.test(newPath);
+    if (isUrl || rule.flag === 'redirect' || rule.flag === 'permanent') {
+      // The path is decoded bytes: escape it again for the Location header (an absolute URL is left as written).
+      const location = (isUrl ? newPath : encodePath(newPath)) + (newQuery ? `?${newQuery}` : '');
+      return { kind: 'redirect', status: rule.flag === 'permanent' ? 301 : 302, location };
     }
     path = newPath;
     query = newQuery;

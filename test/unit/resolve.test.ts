@@ -185,3 +185,32 @@ describe('resolveRoute', () => {
     });
   });
 });
+
+describe('PATH_INFO front controller mode (--index index.php --path-info)', () => {
+  const files = new Map<string, FileKind>([
+    ['/srv', 'dir'],
+    ['/srv/index.php', 'file'],
+    ['/srv/other.php', 'file'],
+    ['/srv/css', 'dir'],
+    ['/srv/css/site.css', 'file'],
+    ['/srv/.env', 'file'],
+  ]);
+  const fs: FileLookup = { kind: async (p) => files.get(p) ?? null };
+  const cfg: RouteConfig = { root: '/srv', indexFiles: ['index.php'], frontController: '/index.php', pathInfo: true };
+
+  it('runs the front controller with the whole path as PATH_INFO', async () => {
+    expect(await resolveRoute('/packages/foo', '', cfg, fs)).toEqual({ kind: 'php', scriptName: '/index.php', pathInfo: '/packages/foo', file: '/srv/index.php' });
+    expect(await resolveRoute('/', '', cfg, fs)).toMatchObject({ kind: 'php', scriptName: '/index.php', pathInfo: '/' });
+  });
+  it('existing .php scripts still run themselves; a missing one is none, as behind nginx', async () => {
+    expect(await resolveRoute('/other.php/x', '', cfg, fs)).toMatchObject({ kind: 'php', scriptName: '/other.php', pathInfo: '/x' });
+    expect(await resolveRoute('/missing.php', '', cfg, fs)).toEqual({ kind: 'none' });
+  });
+  it('static files go to the router too, unless pathInfoStatic', async () => {
+    expect(await resolveRoute('/css/site.css', '', cfg, fs)).toMatchObject({ kind: 'php', pathInfo: '/css/site.css' });
+    expect(await resolveRoute('/css/site.css', '', { ...cfg, pathInfoStatic: true }, fs)).toMatchObject({ kind: 'static', path: '/css/site.css' });
+  });
+  it('a hidden file is never served, even with pathInfoStatic: it is a route like any other', async () => {
+    expect(await resolveRoute('/.env', '', { ...cfg, pathInfoStatic: true }, fs)).toMatchObject({ kind: 'php', pathInfo: '/.env' });
+  });
+});

@@ -46,3 +46,9 @@ describe('applyRewrites', () => {
     expect(applyRewrites(many, '/x', '')).toBe('loop');
   });
 });
+
+describe('redirect locations', () => {
+  it('escape the decoded path again but leave the query as built', () => {
+    expect(applyRewrites(rules('^/old/(.*)$ /new/$1 redirect'), '/old/a b', 'x=1')).toEqual({ kind: 'redirect', status: 302, location: '/new/a%20b?x=1' });
+  });
+});
