@@ -12,6 +12,7 @@ import { type BodyLimits, BodyTooLargeError, declaredTooLarge, hasBody, readBody
 import { silentLogger, type Logger, type ServedBy } from '../log/logger.ts';
 import { buildCgiParams, type ServerParams } from '../php/cgi-params.ts';
 import { runPhp, sendHeld } from '../php/php-request.ts';
+import { cachedLookup } from '../route/cached-lookup.ts';
 import { fsLookup } from '../route/file-lookup.ts';
 import { normalizePath, parseRequestTarget, type RequestTarget } from '../route/request-target.ts';
 import { applyRewrites, MAX_REWRITES, parseRewrite } from '../route/rewrite.ts';
@@ -53,6 +54,7 @@ export function createBridge(options: BridgeOptions): Bridge {
     pathInfo: options.pathInfo ?? false,
     pathInfoStatic: options.pathInfoStatic ?? false,
   };
+  const lookup = cachedLookup(fsLookup, options.statCacheMs ?? DEFAULTS.statCacheMs);
   // Parsed once here, so a bad regex fails at start-up (RewriteError), never on a request.
   const rewrites = (options.rewrites ?? []).map((r) => parseRewrite(toByteString(r)));
   const server: ServerParams = {
@@ -167,7 +169,7 @@ export function createBridge(options: BridgeOptions): Bridge {
         target = { ...target, path, query: rewritten.query };
       }
     }
-    const route = await resolveRoute(target.path, target.query, routeConfig, fsLookup);
+    const route = await resolveRoute(target.path, target.query, routeConfig, lookup);
     switch (route.kind) {
       case 'php':
         return servePhp(req, res, route, target);

@@ -18,6 +18,8 @@ export interface BridgeOptions {
   pathInfoStatic?: boolean;
   /** nginx-style rewrites, `REGEX TARGET [last|break|redirect|permanent]`, applied in order. */
   rewrites?: readonly string[];
+  /** How long docroot lookups are remembered, in ms (0: stat on every request). */
+  statCacheMs?: number;
   /** Index files for a directory request. */
   indexFiles?: readonly string[];
   /** Largest request body accepted, in bytes (413 beyond). */
@@ -48,6 +50,7 @@ export const DEFAULTS = {
   /** nginx fastcgi_read_timeout. */
   responseTimeoutMs: 60_000,
   idleTimeoutMs: 30_000,
+  statCacheMs: 1_000,
 } as const;
 
 /** UTF-8 text (argv, config) to the byte strings FastCGI params and routing use. */
