@@ -27,6 +27,20 @@ export interface RequestHandle {
   abort(): void;
 }
 
+/**
+ * Did the connection close because php-fpm recycled its worker, rather than because the worker died
+ * running our request? Either the socket was gone before we wrote (EPIPE), or the close came right
+ * behind the previous END_REQUEST: a worker at pm.max_requests shuts its socket down within a
+ * millisecond of its last answer (measured here: 0.2 to 1 ms), and drains what we sent meanwhile, so
+ * no errno tells it apart from a crash. ECONNRESET does not count: a worker killed before reading
+ * the body of a script that was already running resets the socket too.
+ */
+const RECYCLE_WINDOW_MS = 25;
+function recycled(conn: FcgiConnection, err: FcgiError): boolean {
+  if (err.code === 'EPIPE') return true;
+  return performance.now() - conn.lastEndAt < RECYCLE_WINDOW_MS;
+}
+
 /** A request from submission to its end; it is the exchange its connection serves. */
 class Pending implements Exchange, ResponseSink, RequestHandle {
   readonly sink = this;
@@ -40,6 +54,8 @@ class Pending implements Exchange, ResponseSink, RequestHandle {
     readonly params: Buffer,
     readonly body: RequestBody | null,
     private readonly user: ResponseSink,
+    /** Safe to send twice (RFC 9110 9.2.2): GET, HEAD, PUT, DELETE, OPTIONS, TRACE. */
+    readonly idempotent: boolean,
   ) {}
 
   onStdout(data: Buffer): boolean {
@@ -104,8 +120,15 @@ export class FcgiClient {
     return { open: this.all.size, idle: this.idle.length, queued: this.queue.length };
   }
 
-  request(params: Buffer, body: RequestBody | null, sink: ResponseSink): RequestHandle {
-    const p = new Pending(this, params, body, sink);
+  /**
+   * Sends a request. When a reused connection closes before any response byte, the request is sent
+   * once more on a fresh connection: a worker recycled at pm.max_requests never ran it. A worker
+   * killed mid-script looks much the same, and a POST must not run twice (nginx never retries
+   * non-idempotent methods), so those are retried only when the socket shows the request was never
+   * read (see neverRead).
+   */
+  request(params: Buffer, body: RequestBody | null, sink: ResponseSink, idempotent = true): RequestHandle {
+    const p = new Pending(this, params, body, sink, idempotent);
     if (this.closing) {
       p.onError(new FcgiError('closing', 'the bridge is shutting down'));
     } else {
@@ -177,11 +200,17 @@ export class FcgiClient {
       conn.destroy();
       return;
     }
-    const next = this.queue.shift();
-    if (next) return this.assign(next, conn);
-    this.idle.push(conn);
-    conn.idleTimer = setTimeout(() => conn.destroy(), this.options.idleTimeoutMs);
-    conn.idleTimer.unref();
+    // Hand the connection on one turn later: a worker that reached pm.max_requests closes its socket
+    // right behind END_REQUEST, and that close is usually read by then. Reusing the socket at once
+    // would send the next request into a dying worker.
+    setImmediate(() => {
+      if (conn.isClosed) return;
+      const next = this.queue.shift();
+      if (next) return this.assign(next, conn);
+      this.idle.push(conn);
+      conn.idleTimer = setTimeout(() => conn.destroy(), this.options.idleTimeoutMs);
+      conn.idleTimer.unref();
+    });
   }
 
   private onClose(conn: FcgiConnection, p: Pending | null, err: FcgiError, answered: boolean): void {
@@ -193,7 +222,7 @@ export class FcgiClient {
       // A kept-alive connection that php-fpm closed before answering (a worker recycled at
       // pm.max_requests, or an idle close racing our write): the request never ran, so send it
       // once more on a fresh connection.
-      if (err.kind === 'closed' && !answered && conn.served > 0 && !p.retried && !this.closing) {
+      if (err.kind === 'closed' && !answered && conn.served > 0 && (p.idempotent || recycled(conn, err)) && !p.retried && !this.closing) {
         p.retried = true;
         this.assign(p, this.open());
       } else {

@@ -37,8 +37,11 @@ export class FcgiConnection {
   /** Any response byte seen for the current exchange (a retry is safe only before that). */
   private answered = false;
   private closed = false;
+  private connected = false;
   /** Requests completed on this socket; > 0 means a reused connection. */
   served = 0;
+  /** performance.now() at the last END_REQUEST. */
+  lastEndAt = 0;
   idleTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -59,8 +62,10 @@ export class FcgiConnection {
         this.fail(new FcgiError('protocol', `bad FastCGI from ${formatAddress(address)}: ${(err as Error).message}`));
       }
     });
+    this.socket.once('connect', () => (this.connected = true));
     this.socket.on('error', (err: NodeJS.ErrnoException) => {
-      const what = this.socket.connecting ? 'connect' : 'closed';
+      // socket.connecting is already false when a failed connect reports its error.
+      const what = this.connected ? 'closed' : 'connect';
       this.closeWith(new FcgiError(what, `php-fpm at ${formatAddress(address)}: ${err.message}`, err.code));
     });
     this.socket.on('close', () => {
@@ -167,6 +172,11 @@ export class FcgiConnection {
       return;
     }
     this.served++;
+    this.lastEndAt = performance.now();
+    // The last stdout of this chunk may have paused the socket (a slow client) just before this
+    // END_REQUEST was read from the same chunk: nothing will resume it now, so resume it here, or the
+    // next request on this connection never hears back (and a close by php-fpm goes unnoticed).
+    this.socket.resume();
     ex.sink.onEnd(appStatus);
     this.onDone(this, this.reader.atRecordBoundary && !this.closed);
   }

@@ -26,6 +26,8 @@ export interface PhpRequestOptions {
   /** Most bytes of a held body kept in memory; past that PHP's response is sent as it is. */
   holdLimit: number;
   onStderr(line: string): void;
+  /** May be retried once on a fresh connection (see FcgiClient.request). */
+  idempotent: boolean;
 }
 
 /**
@@ -129,7 +131,7 @@ export function runPhp(client: FcgiClient, res: ServerResponse, opts: PhpRequest
         }
         settle({ kind: 'failed', status: err.httpStatus, reason: err.message });
       },
-    });
+    }, opts.idempotent);
     res.on('close', onClientClose);
     res.on('drain', onDrain);
   });
