@@ -29,6 +29,9 @@ export interface Bridge {
   readonly client: FcgiClient;
 }
 
+/** RFC 9110 9.2.2: requests that may be sent twice without harm. */
+const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE']);
+
 type ParsedTarget = RequestTarget & { ok: true };
 
 /** The statuses with which PHP declines a request so the app gets it. */
@@ -111,16 +114,19 @@ export function createBridge(options: BridgeOptions): Bridge {
       holdStatuses: app ? FALLBACK_STATUSES : NO_STATUSES,
       holdLimit: HOLD_LIMIT,
       onStderr: (line) => logger.phpStderr(req.method ?? '', req.url ?? '', line),
+      idempotent: IDEMPOTENT.has(req.method ?? ''),
     });
     if (outcome.kind !== 'held') void body.dispose();
     switch (outcome.kind) {
       case 'sent':
       case 'aborted':
         return 'php';
-      case 'failed':
+      case 'failed': {
         logger.error(`${req.method} ${req.url}: ${outcome.reason}`);
-        sendError(res, outcome.status, undefined, outcome.status === 503 ? { 'retry-after': '1' } : undefined);
+        const status = outcome.status === 502 && options.fpmRestarting?.() ? 503 : outcome.status;
+        sendError(res, status, undefined, status === 503 ? { 'retry-after': '1' } : undefined);
         return 'bridge';
+      }
       case 'held': {
         // PHP said 404: the app gets the same request, body included. If it says 404 too, PHP's stands.
         let servedBy: ServedBy = 'php→app';

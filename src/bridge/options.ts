@@ -37,6 +37,8 @@ export interface BridgeOptions {
   responseTimeoutMs?: number;
   idleTimeoutMs?: number;
   logger?: Logger;
+  /** True while a spawned php-fpm is being restarted: failures then answer 503 + Retry-After, not 502. */
+  fpmRestarting?: () => boolean;
 }
 
 export const DEFAULTS = {

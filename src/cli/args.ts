@@ -1,6 +1,7 @@
 import mri from 'mri';
 import { DEFAULTS } from '../bridge/options.ts';
 import { parseAddress } from '../fastcgi/address.ts';
+import { isIniKey } from '../fpm/pool-config.ts';
 import { parseListen, type ListenAddress } from '../http/listen.ts';
 import { parseDuration, parseSize } from './units.ts';
 
@@ -13,7 +14,12 @@ export interface CliConfig {
   help: boolean;
   version: boolean;
   quiet: boolean;
-  fpm: string;
+  /** A php-fpm to use; undefined: fpm-bridge spawns its own. */
+  fpm: string | undefined;
+  /** For the spawned php-fpm: `--php-fpm-bin`, `--php-ini K=V`, `--php-fpm-conf FILE`. */
+  phpFpmBin: string | undefined;
+  phpIni: Array<[string, string]>;
+  phpFpmConf: string | undefined;
   root: string;
   app: string | undefined;
   listen: ListenAddress;
@@ -21,7 +27,8 @@ export interface CliConfig {
   maxBody: number;
   params: Array<[string, string]>;
   serverName: string | undefined;
-  fpmConnections: number;
+  /** Undefined: as many as the spawned pool has workers, or DEFAULTS.fpmConnections with --fpm. */
+  fpmConnections: number | undefined;
   fpmQueue: number;
   connectTimeoutMs: number;
   responseTimeoutMs: number;
@@ -31,7 +38,10 @@ export interface CliConfig {
 const STRING_FLAGS = [
   'fpm', 'root', 'app', 'listen', 'index', 'max-body', 'param', 'server-name',
   'fpm-connections', 'fpm-queue', 'connect-timeout', 'fpm-timeout', 'idle-timeout',
+  'php-fpm-bin', 'php-ini', 'php-fpm-conf',
 ];
+/** Flags that configure the php-fpm fpm-bridge spawns: meaningless with --fpm. */
+const SPAWN_FLAGS = ['php-fpm-bin', 'php-ini', 'php-fpm-conf'];
 const BOOLEAN_FLAGS = ['help', 'version', 'quiet'];
 const KNOWN = new Set([...STRING_FLAGS, ...BOOLEAN_FLAGS, 'h', 'v', '_']);
 
@@ -60,20 +70,35 @@ export function parseArgs(argv: readonly string[]): CliConfig {
   };
   const help = Boolean(a.help);
   const version = Boolean(a.version);
+  const many = (name: string): string[] => {
+    const v = a[name] as string | string[] | undefined;
+    return v === undefined ? [] : Array.isArray(v) ? v : [v];
+  };
   const fpm = one('fpm');
-  if (!fpm && !help && !version) throw new UsageError('--fpm is required (the php-fpm socket, e.g. --fpm /run/php/php8.2-fpm.sock)');
-  if (fpm) parsed('fpm', parseAddress, null);
-  const rawParams = a.param as string | string[] | undefined;
-  const params = (rawParams === undefined ? [] : Array.isArray(rawParams) ? rawParams : [rawParams]).map((p): [string, string] => {
+  if (fpm) {
+    parsed('fpm', parseAddress, null);
+    const clash = SPAWN_FLAGS.find((f) => a[f] !== undefined);
+    if (clash) throw new UsageError(`--${clash} configures the php-fpm fpm-bridge starts; with --fpm you run php-fpm yourself (drop one of them)`);
+  }
+  const params = many('param').map((p): [string, string] => {
     const eq = p.indexOf('=');
     if (eq <= 0 || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(p.slice(0, eq))) throw new UsageError(`--param wants NAME=VALUE (got "${p}")`);
+    return [p.slice(0, eq), p.slice(eq + 1)];
+  });
+  const phpIni = many('php-ini').map((p): [string, string] => {
+    const eq = p.indexOf('=');
+    if (eq <= 0 || !isIniKey(p.slice(0, eq))) throw new UsageError(`--php-ini wants KEY=VALUE, a php.ini setting (got "${p}")`);
+    if (/[\r\n\0]/.test(p)) throw new UsageError(`--php-ini ${p.slice(0, eq)}: a value cannot hold a line break`);
     return [p.slice(0, eq), p.slice(eq + 1)];
   });
   return {
     help,
     version,
     quiet: Boolean(a.quiet),
-    fpm: fpm ?? '',
+    fpm,
+    phpFpmBin: one('php-fpm-bin'),
+    phpIni,
+    phpFpmConf: one('php-fpm-conf'),
     root: one('root') ?? '.',
     app: one('app'),
     listen: parsed('listen', parseListen, { host: '127.0.0.1', port: 8080 }),
@@ -81,7 +106,7 @@ export function parseArgs(argv: readonly string[]): CliConfig {
     maxBody: parsed('max-body', parseSize, DEFAULTS.maxBody),
     params,
     serverName: one('server-name'),
-    fpmConnections: parsed('fpm-connections', count, DEFAULTS.fpmConnections),
+    fpmConnections: parsed('fpm-connections', count, undefined),
     fpmQueue: parsed('fpm-queue', (s) => (s === '0' ? 0 : count(s)), DEFAULTS.fpmQueue),
     connectTimeoutMs: parsed('connect-timeout', parseDuration, DEFAULTS.connectTimeoutMs),
     responseTimeoutMs: parsed('fpm-timeout', parseDuration, DEFAULTS.responseTimeoutMs),

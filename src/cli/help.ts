@@ -1,6 +1,6 @@
 import { DEFAULTS } from '../bridge/options.ts';
 
-export const USAGE = 'usage: fpm-bridge --fpm <socket|host:port> [--root <dir>] [--app <module>] [--listen [host:]port] [options]';
+export const USAGE = 'usage: fpm-bridge [--root <dir>] [--app <module>] [--listen [host:]port] [--fpm <socket|host:port>] [options]';
 
 export const HELP = `${USAGE}
 
@@ -8,24 +8,41 @@ One HTTP server in front of php-fpm and a new TypeScript/JavaScript app. Every r
 first; when PHP answers 404, the app gets the same request (body included); when the app answers 404
 too, the client gets PHP's original 404.
 
-  --fpm <addr>             php-fpm's address: a unix socket path (/run/php/php8.2-fpm.sock) or host:port
+Without --fpm, fpm-bridge starts its own php-fpm (a private pool on a unix socket, sized to the machine)
+and stops it on exit. With --fpm, it uses the php-fpm you run.
+
   --root <dir>             document root (default: the current directory, like php -S)
   --app <module>           the app: .js/.mjs/.ts module whose default export is a (req, res) listener
                            (Express, Connect, Koa's callback()) or an object with fetch(request) (Hono)
   --listen [host:]port     where to listen (default 127.0.0.1:8080)
   --index <script>         front controller for paths that are no file (try_files ... /index.php)
-  --max-body <size>        largest request body (default ${DEFAULTS.maxBody / 1024 / 1024}m); larger gets 413
+  --max-body <size>        largest request body (default ${DEFAULTS.maxBody / 1024 / 1024}m); larger gets 413. The spawned
+                           php-fpm gets the same post_max_size and upload_max_filesize
   --param NAME=VALUE       extra FastCGI param, repeatable (sent after the built-in ones)
   --server-name <name>     SERVER_NAME (default: the Host header's name)
-  --fpm-connections <n>    kept-alive connections to php-fpm (default ${DEFAULTS.fpmConnections}). Each holds a
-                           php-fpm worker even when idle: keep it below the pool's pm.max_children
+
+The spawned php-fpm:
+  --php-fpm-bin <path>     the php-fpm binary (default: php-fpm, else the newest php-fpmX.Y, on PATH
+                           or in /usr/sbin, /usr/local/sbin, /opt/homebrew/sbin)
+  --php-ini KEY=VALUE      a php.ini setting, repeatable (php_value in the pool; opcache.*, xdebug.*,
+                           extension and the like go on php-fpm's command line as -d). php.ini syntax
+  --php-fpm-conf <file>    pool directives appended to the generated pool (pm.*, env[...], php_admin_value[...])
+
+A php-fpm of your own:
+  --fpm <addr>             its address: a unix socket path (/run/php/php8.2-fpm.sock) or host:port
+
+Connections to php-fpm:
+  --fpm-connections <n>    kept-alive connections (default: the spawned pool's workers, or ${DEFAULTS.fpmConnections} with
+                           --fpm). Each holds a php-fpm worker even when idle: keep it at most the pool's
+                           pm.max_children (with the spawned pool, larger is lowered to it)
   --fpm-queue <n>          requests that may wait for a connection (default ${DEFAULTS.fpmQueue}); beyond, 503
   --connect-timeout <t>    connecting to php-fpm (default ${DEFAULTS.connectTimeoutMs / 1000}s); on timeout, 504
   --fpm-timeout <t>        waiting for PHP's response headers (default ${DEFAULTS.responseTimeoutMs / 1000}s); then 504
   --idle-timeout <t>       an idle kept-alive php-fpm connection is closed after (default ${DEFAULTS.idleTimeoutMs / 1000}s)
+
   --quiet                  no access log
   -h, --help               this help
   -v, --version            the version
 
 Sizes take k, m, g; times take ms, s, m (a bare number is seconds).
-Exit codes: 0 after a clean stop (SIGINT/SIGTERM), 1 when start-up fails, 2 for bad flags.`;
+Exit codes: 0 after a clean stop (SIGINT/SIGTERM/SIGHUP), 1 when start-up fails, 2 for bad flags.`;

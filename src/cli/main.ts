@@ -1,15 +1,18 @@
 import { statSync } from 'node:fs';
-import { connect } from 'node:net';
+import { resolve } from 'node:path';
 import { loadApp } from '../app/load-app.ts';
 import type { NodeListener } from '../app/app-module.ts';
 import { createBridge } from '../bridge/create-bridge.ts';
-import { connectOptions, formatAddress, parseAddress } from '../fastcgi/address.ts';
-import { listen } from '../http/listen.ts';
+import { FpmStartError } from '../fpm/errors.ts';
+import { listen, type Listening } from '../http/listen.ts';
 import { silentLogger } from '../log/logger.ts';
 import { textLogger } from '../log/text-logger.ts';
 import { VERSION } from '../version.ts';
 import { parseArgs, UsageError, type CliConfig } from './args.ts';
+import { banner } from './banner.ts';
 import { HELP, USAGE } from './help.ts';
+import { startPhpBackend, type PhpBackend } from './php-backend.ts';
+import { shutdown, stopSignal } from './shutdown.ts';
 
 /** Exit codes scripts can rely on. */
 const EXIT = { ok: 0, startup: 1, usage: 2 } as const;
@@ -37,7 +40,7 @@ async function main(argv: readonly string[]): Promise<number> {
     return EXIT.startup;
   };
 
-  if (!isDirectory(config.root)) return fail(`--root ${config.root} is not a directory`);
+  if (!isDirectory(config.root)) return fail(`--root ${config.root} is not a directory: give the directory your PHP files are in (e.g. --root public).`);
   let app: NodeListener | undefined;
   if (config.app) {
     try {
@@ -46,37 +49,52 @@ async function main(argv: readonly string[]): Promise<number> {
       return fail(`${(err as Error).message}\n${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).stack : ''}`);
     }
   }
-  const bridge = createBridge({ ...config, app, logger: config.quiet ? { ...logger, access: silentLogger.access } : logger });
-  let listening;
+
+  let php: PhpBackend;
+  try {
+    php = await startPhpBackend(config, config.maxBody, logger);
+  } catch (err) {
+    if (err instanceof FpmStartError) return fail(err.message);
+    throw err;
+  }
+  // Whatever ends this process from here (process.exit, an error escaping main), php-fpm goes too.
+  // (A kill -9 runs nothing of ours: the watchdog in src/fpm/lifeline.ts covers that.)
+  process.on('exit', () => php.killNow());
+
+  const bridge = createBridge({
+    ...config,
+    fpm: php.address,
+    fpmConnections: php.connections,
+    fpmRestarting: php.restarting,
+    app,
+    logger: config.quiet ? { ...logger, access: silentLogger.access } : logger,
+  });
+  let listening: Listening;
   try {
     listening = await listen(bridge.handle, config.listen);
   } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    const hint = e.code === 'EADDRINUSE' ? ' (something else listens there: pick another with --listen)' : '';
     await bridge.close();
-    return fail(`cannot listen on ${config.listen.host}:${config.listen.port}: ${e.code ?? e.message}${hint}`);
+    await php.stop();
+    return fail(listenError(config, err as NodeJS.ErrnoException));
   }
-  const probe = await probeFpm(config.fpm);
-  logger.info(
-    [
-      `fpm-bridge ${VERSION} listening on ${listening.url}`,
-      `  root  ${config.root}${config.frontController ? `  (front controller ${config.frontController})` : ''}`,
-      `  php   php-fpm at ${formatAddress(parseAddress(config.fpm))}${probe ? `  — NOT REACHABLE: ${probe}` : ''}`,
-      `  app   ${config.app ?? '(none: plain PHP front)'}`,
-    ].join('\n'),
-  );
-  if (probe) logger.warn(`php-fpm at ${config.fpm} is not reachable (${probe}); PHP requests get 502 until it is`);
+  logger.info(banner({ url: listening.url, root: resolve(config.root), frontController: config.frontController, php: php.describe, app: config.app }));
 
-  return new Promise((resolve) => {
-    const stop = (signal: string) => {
-      logger.info(`${signal}: stopping`);
-      void listening.close().then(() => bridge.close()).then(() => resolve(EXIT.ok));
-      // A second signal means now.
-      process.once(signal, () => resolve(EXIT.ok));
-    };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
-  });
+  const signal = await stopSignal();
+  logger.info(`${signal}: stopping (send it again to stop at once)`);
+  // A second signal means now: php-fpm is killed outright on the way out (the 'exit' hook).
+  await Promise.race([shutdown(listening, bridge, php), stopSignal()]);
+  return EXIT.ok;
+}
+
+function listenError(config: CliConfig, e: NodeJS.ErrnoException): string {
+  const at = `${config.listen.host}:${config.listen.port}`;
+  const fix: Record<string, string> = {
+    EADDRINUSE: 'something else listens there: stop it, or pick another port with --listen',
+    EACCES: `port ${config.listen.port} needs privileges: pick one above 1023 with --listen (e.g. --listen 8080)`,
+    EADDRNOTAVAIL: `${config.listen.host} is not an address of this machine: use 127.0.0.1 or 0.0.0.0 in --listen`,
+    ENOTFOUND: `${config.listen.host} does not resolve: use an IP address in --listen`,
+  };
+  return `cannot listen on ${at}: ${e.code ?? e.message}${e.code && fix[e.code] ? ` (${fix[e.code]})` : ''}`;
 }
 
 function isDirectory(path: string): boolean {
@@ -85,20 +103,6 @@ function isDirectory(path: string): boolean {
   } catch {
     return false;
   }
-}
-
-/** Tries one connection to php-fpm; returns the errno text when it fails. */
-function probeFpm(address: string): Promise<string | null> {
-  return new Promise((resolve) => {
-    const socket = connect(connectOptions(parseAddress(address)));
-    const done = (result: string | null) => {
-      socket.destroy();
-      resolve(result);
-    };
-    socket.setTimeout(2000, () => done('connect timed out'));
-    socket.once('connect', () => done(null));
-    socket.once('error', (err: NodeJS.ErrnoException) => done(`${err.code ?? ''} ${err.message}`.trim()));
-  });
 }
 
 // The process never dies of a request: anything that escapes is logged, and the server goes on.

@@ -1,0 +1,25 @@
+import { VERSION } from '../version.ts';
+
+export interface BannerInfo {
+  url: string;
+  root: string;
+  frontController: string | undefined;
+  /** The php-fpm line, from PhpBackend.describe. */
+  php: string;
+  app: string | undefined;
+}
+
+/** What a developer needs at a glance after start: where to go, what serves, in which arrangement. */
+export function banner(b: BannerInfo): string {
+  const mode = b.app
+    ? 'PHP first; every URL PHP answers 404 goes to the app (its 404 gives back PHP\'s)'
+    : 'PHP only (no --app): a plain front for php-fpm, like nginx';
+  return [
+    `fpm-bridge ${VERSION}  ${b.url}`,
+    `  root  ${b.root}${b.frontController ? `  (front controller ${b.frontController})` : ''}`,
+    `  php   ${b.php}`,
+    `  app   ${b.app ?? '(none)'}`,
+    `  mode  ${mode}`,
+    '  Ctrl-C stops',
+  ].join('\n');
+}

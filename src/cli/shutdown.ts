@@ -1,0 +1,32 @@
+import type { Bridge } from '../bridge/create-bridge.ts';
+import type { Listening } from '../http/listen.ts';
+import { settles } from '../fpm/settles.ts';
+import type { PhpBackend } from './php-backend.ts';
+
+/** The signals that mean "stop" (SIGHUP: the terminal went away). */
+export const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+/** Resolves with the first stop signal; from then on these signals no longer kill the process. */
+export function stopSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    const on = (signal: NodeJS.Signals) => {
+      for (const s of STOP_SIGNALS) process.off(s, on);
+      resolve(signal);
+    };
+    for (const s of STOP_SIGNALS) process.on(s, on);
+  });
+}
+
+/**
+ * Stops in order: no new connections, in-flight responses get `graceMs` (a streaming page would
+ * hold the server forever otherwise), php-fpm connections closed, then php-fpm stopped gracefully.
+ */
+export async function shutdown(listening: Listening, bridge: Bridge, php: PhpBackend, graceMs = 3_000): Promise<void> {
+  const closed = listening.close();
+  if (!(await settles(closed, graceMs))) {
+    listening.server.closeAllConnections();
+    await closed;
+  }
+  await settles(bridge.close(), 1_000);
+  await php.stop();
+}
