@@ -1,0 +1,10 @@
+// The bench's app: answers every URL it gets with a fixed 200, so the fallback cases measure the fronts,
+// not the app. Used by fpm-bridge (--app) and by the bench's bare Node server (the ceiling).
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+const BODY = 'hello from app';
+
+export default function app(_req: IncomingMessage, res: ServerResponse): void {
+  res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(BODY) });
+  res.end(BODY);
+}

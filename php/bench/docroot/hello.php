@@ -1,0 +1,3 @@
+<?php
+// PHP hello: the per-request cost of the front, with almost no PHP work.
+echo 'Hello from PHP';

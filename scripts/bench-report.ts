@@ -1,0 +1,179 @@
+// Medians, ratios and the markdown report of scripts/bench.
+import type { Expect, Request, WrkResult } from './bench-wrk.ts';
+
+/** One measured line: a front serving one case. */
+export interface Row {
+  front: string;
+  label: string;
+  expect: Expect;
+}
+
+export interface Case {
+  id: string;
+  title: string;
+  req: Request;
+  /** The front every row's ratio is relative to (the case's nginx, or bare Node for the app path). */
+  baseline: string;
+  rows: Row[];
+}
+
+export interface SlowClientReport {
+  bytesRead: number;
+  seconds: number;
+  rssBeforeKiB: number;
+  rssPeakKiB: number;
+  /** Whether the bridge still served PHP right after the client went away. */
+  recovered: boolean;
+}
+
+export interface Results {
+  cases: Case[];
+  /** `caseId/front` → one wrk result per round. */
+  samples: Map<string, WrkResult[]>;
+  /** `caseId/front` → why the front failed its check there (such rows are not measured). */
+  failures: Map<string, string>;
+  /** caseId → fpm-bridge's VmHWM after that case (a fresh process per case), largest over rounds. */
+  bridgePeakKiB: Map<string, number>;
+  /** fpm-bridge's RSS right after start-up, before any request (smallest seen). */
+  bridgeIdleKiB: number | null;
+  slow: SlowClientReport | null;
+}
+
+/** The bridge's peak RSS over every case, or null when it never ran. */
+export function bridgePeak(r: Results): number | null {
+  return r.bridgePeakKiB.size > 0 ? Math.max(...r.bridgePeakKiB.values()) : null;
+}
+
+export const key = (caseId: string, front: string) => `${caseId}/${front}`;
+
+function median(xs: number[]): number {
+  if (xs.length === 0) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+export interface Summary {
+  rps: number;
+  p99Ms: number;
+  /** Responses with an unexpected status, and wrk's socket errors by kind, summed over rounds. */
+  errors: string;
+}
+
+export function summarize(r: Results, caseId: string, front: string, expect: Expect): Summary | null {
+  const runs = r.samples.get(key(caseId, front));
+  if (!runs?.length) return null;
+  // wrk counts non-2xx/3xx; where a 404 is the expected answer, those are not errors.
+  const unexpectedStatus = expect.status >= 400 ? 0 : runs.reduce((n, x) => n + x.non2xx, 0);
+  const total = (kind: keyof WrkResult['socket']) => runs.reduce((n, x) => n + x.socket[kind], 0);
+  const errors = [
+    unexpectedStatus ? `${unexpectedStatus} bad status` : '',
+    ...(['connect', 'read', 'write', 'timeout'] as const).map((k) => (total(k) ? `${total(k)} ${k}` : '')),
+  ].filter(Boolean);
+  return { rps: median(runs.map((x) => x.rps)), p99Ms: median(runs.map((x) => x.p99Ms)), errors: errors.join(', ') };
+}
+
+const fmtRps = (n: number) => (n >= 10_000 ? `${(n / 1000).toFixed(1)}k` : n >= 1000 ? `${(n / 1000).toFixed(2)}k` : n.toFixed(0));
+const fmtMs = (ms: number) => (ms < 1 ? `${(ms * 1000).toFixed(0)} µs` : `${ms.toFixed(2)} ms`);
+const fmtMiB = (kib: number) => `${(kib / 1024).toFixed(1)} MiB`;
+
+export function resultsTable(r: Results): string {
+  const lines = ['| case | front | req/s | vs baseline | p99 | errors |', '|---|---|---:|---:|---:|---:|'];
+  for (const c of r.cases) {
+    const base = c.rows.find((row) => row.front === c.baseline);
+    const baseRps = base ? summarize(r, c.id, base.front, base.expect)?.rps ?? NaN : NaN;
+    c.rows.forEach((row, i) => {
+      const s = summarize(r, c.id, row.front, row.expect);
+      const label = row.front === c.baseline ? `${row.label} *(baseline)*` : row.label;
+      const title = i === 0 ? `**${c.title}**` : '';
+      const failed = r.failures.get(key(c.id, row.front));
+      if (failed) {
+        lines.push(`| ${title} | ${label} | — | — | — | check failed: ${failed.replace(/\|/g, '\\|')} |`);
+        return;
+      }
+      if (!s) {
+        lines.push(`| ${title} | ${label} | — | — | — | not run |`);
+        return;
+      }
+      lines.push(`| ${title} | ${label} | ${fmtRps(s.rps)} | ${(s.rps / baseRps).toFixed(2)} | ${fmtMs(s.p99Ms)} | ${s.errors} |`);
+    });
+  }
+  return lines.join('\n');
+}
+
+export function memoryLines(r: Results): string {
+  const out: string[] = [];
+  const peak = bridgePeak(r);
+  if (peak !== null) {
+    const perCase = [...r.bridgePeakKiB].map(([id, kib]) => `${id} ${fmtMiB(kib)}`).join(', ');
+    const idle = r.bridgeIdleKiB !== null ? `; idle right after start-up ${fmtMiB(r.bridgeIdleKiB)}` : '';
+    out.push(`- fpm-bridge peak RSS (VmHWM at the end of each case, a fresh process per case, largest over rounds): **${fmtMiB(peak)}** (${perCase})${idle}`);
+  }
+  if (r.slow) {
+    const s = r.slow;
+    const rate = s.bytesRead / 1048576 / s.seconds;
+    out.push(
+      `- 1 GiB PHP response to a slow client (${(s.bytesRead / 1048576).toFixed(0)} MiB read in ${s.seconds} s, ~${rate.toFixed(0)} MiB/s): ` +
+        `bridge RSS ${fmtMiB(s.rssBeforeKiB)} → peak ${fmtMiB(s.rssPeakKiB)}, growth **${fmtMiB(s.rssPeakKiB - s.rssBeforeKiB)}**; ` +
+        `served PHP again after the client left: ${s.recovered ? 'yes' : '**no**'}`,
+    );
+  }
+  return out.join('\n');
+}
+
+// ---------------------------------------------------------------- the issue's goals
+
+interface Goal {
+  text: string;
+  /** The measured value, or null when a side was not measured. */
+  value: number | null;
+  show: (v: number) => string;
+  met: (v: number) => boolean;
+}
+
+export function goalsTable(r: Results): string {
+  const rowOf = (caseId: string, front: string) => r.cases.find((c) => c.id === caseId)?.rows.find((x) => x.front === front);
+  const sum = (caseId: string, front: string) => {
+    const row = rowOf(caseId, front);
+    return row ? summarize(r, caseId, front, row.expect) : null;
+  };
+  const ratio = (caseId: string, a: string, b: string) => {
+    const x = sum(caseId, a);
+    const y = sum(caseId, b);
+    return x && y ? x.rps / y.rps : null;
+  };
+  const p99Ratio = (caseId: string) => {
+    const x = sum(caseId, 'bridge');
+    const y = sum(caseId, 'nginx');
+    return x && y ? x.p99Ms / y.p99Ms : null;
+  };
+  const times = (v: number) => `${v.toFixed(2)}x`;
+  const atLeast = (text: string, value: number | null, target: number): Goal => ({ text, value, show: times, met: (v) => v >= target });
+  const goals: Goal[] = [
+    atLeast('PHP hello ≥ 1.0x nginx (plain fastcgi_pass)', ratio('hello', 'bridge', 'nginx'), 1.0),
+    atLeast('PHP hello vs nginx with keepalive (aim ≥ 1.0x)', ratio('hello', 'bridge', 'nginx-keepalive'), 1.0),
+    atLeast('PHP 1 MiB response ≥ 1.5x nginx', ratio('1mib', 'bridge', 'nginx'), 1.5),
+    atLeast('PHP 404 → app ≥ 1.5x the seed\'s setup', ratio('php404', 'bridge', 'nginx-seed'), 1.5),
+    atLeast('PHP 404 → app ≥ 1.3x nginx error_page', ratio('php404', 'bridge', 'nginx-error-page'), 1.3),
+    atLeast('PHP 404 → app ≈ 0.94x nginx\'s plain 404', ratio('php404', 'bridge', 'nginx'), 0.94),
+    atLeast('no PHP script → app ≥ 0.7x bare Node', ratio('app', 'bridge', 'node'), 0.7),
+    atLeast('static 4 KiB ≥ 1.2x php -S', ratio('static', 'bridge', 'php-s'), 1.2),
+    atLeast('static 4 KiB ≥ 1.2x Caddy', ratio('static', 'bridge', 'caddy'), 1.2),
+    ...['hello', '1mib', 'post'].map(
+      (id): Goal => ({ text: `p99 ${id} ≤ nginx's (bridge/nginx)`, value: p99Ratio(id), show: times, met: (v) => v <= 1 }),
+    ),
+    { text: 'bridge peak RSS ≤ 80 MiB', value: bridgePeak(r), show: fmtMiB, met: (v) => v <= 80 * 1024 },
+    {
+      text: 'slow 1 GiB client: RSS growth < 32 MiB',
+      value: r.slow ? r.slow.rssPeakKiB - r.slow.rssBeforeKiB : null,
+      show: fmtMiB,
+      met: (v) => v < 32 * 1024,
+    },
+  ];
+  const lines = ['| goal | measured | met |', '|---|---:|:---:|'];
+  for (const g of goals) {
+    if (g.value === null || !Number.isFinite(g.value)) lines.push(`| ${g.text} | — | not measured |`);
+    else lines.push(`| ${g.text} | ${g.show(g.value)} | ${g.met(g.value) ? 'yes' : '**no**'} |`);
+  }
+  return lines.join('\n');
+}

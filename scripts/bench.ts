@@ -1,0 +1,374 @@
+// fpm-bridge's benchmark against the fronts it replaces (nginx, `php -S`, Caddy, the seed's nginx setup).
+// Run it through `bash scripts/bench` (it installs what is missing and owns the temp dir); see --help.
+//
+// How it measures: one php-fpm pool (pm = static, 4 workers, opcache on) shared by every FastCGI front;
+// each front is checked (status + body) before it is measured; wrk -t1 -c16 on loopback, pinned to one
+// core; every round measures every front once (rounds interleave, so drift hits all fronts alike), and
+// the report shows medians over rounds.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import {
+  bridgeFront, caddyFront, nginxFront, persistentFront, startNodeHello, startPhpFpm, startPhpS,
+  type Backends, type Front, type Paths, type Running,
+} from './bench-fronts.ts';
+import { killAllNow, memoryKiB, sleep, type Proc } from './bench-procs.ts';
+import { goalsTable, key, memoryLines, resultsTable, type Case, type Results, type SlowClientReport } from './bench-report.ts';
+import { slowClient } from './bench-slow-client.ts';
+import { check, runWrk, wrkArgs, WRK_CONNECTIONS, WRK_THREADS, type Request } from './bench-wrk.ts';
+
+const HELP = `usage: bash scripts/bench [--quick] [--rounds N] [--duration S] [--warmup S] [--cases a,b] [--nginx-workers N|auto] [--no-slow-client]
+
+  --quick              smoke test: 1 round x 2 s (warm-up 1 s), the slow-client check for 2 s
+  --rounds N           interleaved rounds (default 3; env BENCH_ROUNDS)
+  --duration S         seconds of wrk per front and case per round (default 5; env BENCH_DURATION)
+  --warmup S           seconds of unmeasured wrk before each measurement (default 1; env BENCH_WARMUP)
+  --cases a,b          only these cases: hello,1mib,static,post,php404,app
+  --nginx-workers N    nginx worker_processes (default auto, as in Debian's nginx.conf; env BENCH_NGINX_WORKERS)
+  --no-slow-client     skip the 1 GiB slow-client check
+The report is printed and written to .tmp/bench-<date>.md.`;
+
+const FPM_WORKERS = 4;
+const MiB = 1048576;
+
+interface Options {
+  rounds: number;
+  duration: number;
+  warmup: number;
+  cases: string[] | null;
+  nginxWorkers: string;
+  slowClientSeconds: number;
+}
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      quick: { type: 'boolean' },
+      rounds: { type: 'string' },
+      duration: { type: 'string' },
+      warmup: { type: 'string' },
+      cases: { type: 'string' },
+      'nginx-workers': { type: 'string' },
+      'no-slow-client': { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(HELP + '\n');
+    process.exit(0);
+  }
+  const whole = (name: string, v: string | undefined, fallback: number): number => {
+    if (v === undefined) return fallback;
+    if (!/^\d+$/.test(v) || Number(v) < 1) throw new Error(`--${name} wants a whole number ≥ 1, got "${v}"`);
+    return Number(v);
+  };
+  const env = process.env;
+  const quick = Boolean(values.quick);
+  return {
+    rounds: whole('rounds', values.rounds ?? env.BENCH_ROUNDS, quick ? 1 : 3),
+    duration: whole('duration', values.duration ?? env.BENCH_DURATION, quick ? 2 : 5),
+    warmup: whole('warmup', values.warmup ?? env.BENCH_WARMUP, 1),
+    cases: values.cases ? checkedCases(values.cases) : null,
+    nginxWorkers: values['nginx-workers'] ?? env.BENCH_NGINX_WORKERS ?? 'auto',
+    slowClientSeconds: values['no-slow-client'] ? 0 : quick ? 2 : 5,
+  };
+}
+
+const CASE_IDS = ['hello', '1mib', 'static', 'post', 'php404', 'app'];
+
+function checkedCases(list: string): string[] {
+  const ids = list.split(',');
+  const unknown = ids.filter((id) => !CASE_IDS.includes(id));
+  if (unknown.length > 0) throw new Error(`--cases: unknown ${unknown.join(', ')} (known: ${CASE_IDS.join(',')})`);
+  return ids;
+}
+
+// ---------------------------------------------------------------- what is measured
+
+function buildCases(has: (front: string) => boolean): Case[] {
+  const hello = { status: 200, body: 'Hello from PHP' };
+  const app = { status: 200, body: 'hello from app' };
+  const cases: Case[] = [
+    {
+      id: 'hello', title: 'PHP hello', req: { method: 'GET', path: '/hello.php' }, baseline: 'nginx',
+      rows: [
+        { front: 'nginx', label: 'nginx → php-fpm (fastcgi_pass)', expect: hello },
+        { front: 'nginx-keepalive', label: 'nginx, fastcgi_keep_conn + keepalive', expect: hello },
+        { front: 'php-s', label: 'php -S', expect: hello },
+        { front: 'caddy', label: 'Caddy php_fastcgi', expect: hello },
+        { front: 'bridge', label: 'fpm-bridge', expect: hello },
+      ],
+    },
+    {
+      id: '1mib', title: 'PHP 1 MiB response', req: { method: 'GET', path: '/1m.php' }, baseline: 'nginx',
+      rows: ['nginx', 'nginx-keepalive', 'php-s', 'caddy', 'bridge'].map((front) => ({ front, label: LABELS[front]!, expect: { status: 200, length: MiB } })),
+    },
+    {
+      id: 'static', title: '4 KiB static file', req: { method: 'GET', path: '/4k.txt' }, baseline: 'nginx',
+      rows: ['nginx', 'php-s', 'caddy', 'bridge'].map((front) => ({ front, label: LABELS[front]!, expect: { status: 200, length: 4096 } })),
+    },
+    {
+      id: 'post', title: 'POST 1 MiB body to PHP', req: { method: 'POST', path: '/post.php', bodyBytes: MiB }, baseline: 'nginx',
+      rows: ['nginx', 'nginx-keepalive', 'php-s', 'caddy', 'bridge'].map((front) => ({ front, label: LABELS[front]!, expect: { status: 200, body: String(MiB) } })),
+    },
+    {
+      id: 'php404', title: 'PHP 404 → app fallback', req: { method: 'GET', path: '/notfound.php' }, baseline: 'nginx',
+      rows: [
+        { front: 'nginx', label: 'nginx → php-fpm, the plain 404 alone (reference)', expect: { status: 404, body: 'Package X does not exist' } },
+        { front: 'nginx-seed', label: 'seed: nginx → php -S, proxy_next_upstream http_404 → Node', expect: app },
+        { front: 'nginx-error-page', label: 'nginx fastcgi_intercept_errors + error_page 404 = @node', expect: app },
+        { front: 'bridge', label: 'fpm-bridge → app', expect: app },
+      ],
+    },
+    {
+      id: 'app', title: 'no PHP script → app', req: { method: 'GET', path: '/app/hello' }, baseline: 'node',
+      rows: [
+        { front: 'node', label: 'bare Node http hello (the ceiling)', expect: app },
+        { front: 'bridge', label: 'fpm-bridge → app', expect: app },
+      ],
+    },
+  ];
+  return cases.map((c) => ({ ...c, rows: c.rows.filter((r) => has(r.front)) }));
+}
+
+const LABELS: Record<string, string> = {
+  nginx: 'nginx → php-fpm (fastcgi_pass)',
+  'nginx-keepalive': 'nginx, fastcgi_keep_conn + keepalive',
+  'php-s': 'php -S',
+  caddy: 'Caddy php_fastcgi',
+  bridge: 'fpm-bridge',
+};
+
+async function startBackends(paths: Paths): Promise<Backends> {
+  const fpm = await startPhpFpm(FPM_WORKERS);
+  const node = await startNodeHello(paths);
+  const phpS = await startPhpS(paths);
+  return {
+    fpmSocket: fpm.socket,
+    fpmWorkers: FPM_WORKERS,
+    nodePort: node.port,
+    phpSPort: phpS?.port ?? null,
+    procs: [fpm.proc, node.proc, ...(phpS ? [phpS.proc] : [])],
+  };
+}
+
+function buildFronts(b: Backends, paths: Paths, opts: Options): Front[] {
+  const procOf = (name: string) => b.procs.find((p) => p.name === name)!;
+  const fronts: Array<Front | null> = [
+    nginxFront('nginx', 'plain', b, paths, opts.nginxWorkers),
+    nginxFront('nginx-keepalive', 'keepalive', b, paths, opts.nginxWorkers),
+    nginxFront('nginx-error-page', 'error-page', b, paths, opts.nginxWorkers),
+    b.phpSPort ? nginxFront('nginx-seed', 'seed', b, paths, opts.nginxWorkers) : null,
+    b.phpSPort ? persistentFront('php-s', b.phpSPort, procOf('php-S')) : null,
+    caddyFront(b, paths),
+    persistentFront('node', b.nodePort, procOf('node-hello')),
+    bridgeFront(b, paths),
+  ];
+  return fronts.filter((f): f is Front => f !== null);
+}
+
+// ---------------------------------------------------------------- running it
+
+const log = (line: string) => process.stderr.write(line + '\n');
+
+/** Starts `front` (unless it always runs), hands it to `fn`, and stops it again whatever happens. */
+async function withFront<T>(front: Front, fn: (running: Running) => Promise<T>): Promise<T> {
+  const running = await front.start();
+  try {
+    return await fn(running);
+  } finally {
+    if (!front.persistent) await running.proc.stop();
+  }
+}
+
+/** The (case, front) pairs to measure, front by front. */
+function pairsOf(cases: Case[], front: string): Array<{ c: Case; expect: Case['rows'][number]['expect'] }> {
+  return cases.flatMap((c) => c.rows.filter((r) => r.front === front).map((r) => ({ c, expect: r.expect })));
+}
+
+/**
+ * Every front is checked on every one of its cases (fresh process, three requests on one connection)
+ * before anything is measured. A failing pair is reported in the table and not measured: its req/s
+ * would only measure a timeout.
+ */
+async function checkAll(fronts: Front[], cases: Case[], results: Results): Promise<void> {
+  for (const front of fronts) {
+    for (const { c, expect } of pairsOf(cases, front.id)) {
+      const problem = await withFront(front, ({ port }) => check(port, c.req, expect));
+      if (problem) results.failures.set(key(c.id, front.id), problem);
+      log(`  ${problem ? 'FAIL' : 'ok  '}  ${front.id.padEnd(17)} ${c.id.padEnd(7)} ${problem ?? ''}`);
+    }
+  }
+}
+
+/**
+ * One round: every front on every case it passed, in an order rotated per round so no front always
+ * runs first or last. Each pair gets a freshly started front (persistent backends excepted): one
+ * case cannot leave the next a degraded process, and the bridge's VmHWM is that case's own peak.
+ */
+async function runRound(round: number, fronts: Front[], cases: Case[], opts: Options, results: Results): Promise<void> {
+  const order = fronts.map((_, i) => fronts[(i + round) % fronts.length]!);
+  for (const front of order) {
+    for (const { c } of pairsOf(cases, front.id)) {
+      if (results.failures.has(key(c.id, front.id))) continue;
+      await withFront(front, async ({ port, proc }) => {
+        if (front.id === 'bridge') noteIdle(results, proc.pid);
+        const r = await measure(port, c.req, opts);
+        const k = key(c.id, front.id);
+        results.samples.set(k, [...(results.samples.get(k) ?? []), r]);
+        if (front.id === 'bridge') notePeak(results, c.id, proc.pid);
+        const errors = r.socketErrors || r.non2xx ? `  (${r.non2xx} non-2xx, ${r.socketErrors} socket errors)` : '';
+        log(`  round ${round + 1}  ${front.id.padEnd(17)} ${c.id.padEnd(7)} ${r.rps.toFixed(0).padStart(7)} req/s  p99 ${r.p99Ms.toFixed(2)} ms${errors}`);
+      });
+    }
+  }
+}
+
+/** An unmeasured warm-up (JIT, opcache, connection pools), then the measured run. */
+async function measure(port: number, req: Request, opts: Options) {
+  const url = `http://127.0.0.1:${port}${req.path}`;
+  await runWrk(url, opts.warmup, req);
+  return runWrk(url, opts.duration, req);
+}
+
+function noteIdle(results: Results, pid: number): void {
+  const rss = memoryKiB(pid)?.rss;
+  if (rss !== undefined) results.bridgeIdleKiB = Math.min(results.bridgeIdleKiB ?? Infinity, rss);
+}
+
+/** VmHWM: the peak over the process's whole life, which is this one case. */
+function notePeak(results: Results, caseId: string, pid: number): void {
+  const hwm = memoryKiB(pid)?.hwm;
+  if (hwm !== undefined) results.bridgePeakKiB.set(caseId, Math.max(results.bridgePeakKiB.get(caseId) ?? 0, hwm));
+}
+
+/** The bridge streaming 1 GiB of PHP to a client reading ~20 MiB/s: its RSS should stay flat. */
+async function slowClientCheck(bridge: Front, seconds: number): Promise<SlowClientReport> {
+  const rate = 20 * MiB;
+  const hello: Request = { method: 'GET', path: '/hello.php' };
+  return withFront(bridge, async ({ port, proc }) => {
+    await runWrk(`http://127.0.0.1:${port}/hello.php`, 1, hello); // settle the heap before the baseline
+    const r = await slowClient({ port, pid: proc.pid, path: '/stream.php?mb=1024', bytesPerSecond: rate, seconds });
+    if (!r.status.includes(' 200')) throw new Error(`slow client: the bridge answered "${r.status}"`);
+    // The abandoned response must give its php-fpm worker back: PHP is served again within a few seconds.
+    let recovered = false;
+    for (let i = 0; i < 50 && !recovered; i++) {
+      recovered = (await check(port, hello, { status: 200, body: 'Hello from PHP' })) === null;
+      if (!recovered) await sleep(100);
+    }
+    return { bytesRead: r.bytesRead, seconds, rssBeforeKiB: r.rssBeforeKiB, rssPeakKiB: r.rssPeakKiB, recovered };
+  });
+}
+
+// ---------------------------------------------------------------- the report
+
+/** First line of `cmd args`, stdout or stderr (nginx -v prints to stderr; wrk -v exits 1). */
+function versionOf(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  return `${r.stdout ?? ''}${r.stderr ?? ''}`.split('\n')[0]?.trim() || '?';
+}
+
+function environment(opts: Options, fronts: Front[]): string {
+  let cpu = '?';
+  try {
+    cpu = execFileSync('sh', ['-c', "grep -m1 'model name' /proc/cpuinfo | cut -d: -f2"], { encoding: 'utf8' }).trim() || '?';
+  } catch {
+    // not Linux
+  }
+  const example = wrkArgs('http://127.0.0.1:<port>/hello.php', opts.duration, { method: 'GET', path: '/hello.php' }).join(' ');
+  return [
+    `- machine: ${availableParallelism()} cores (${cpu}), ${versionOf('uname', ['-sr'])}`,
+    `- node ${process.version}; ${versionOf('nginx', ['-v'])}; ${versionOf('php', ['-v'])}; ${versionOf('wrk', ['-v'])}`,
+    `- php-fpm: pm = static, ${FPM_WORKERS} workers, opcache on; fpm-bridge --fpm-connections ${FPM_WORKERS} --quiet, with --app php/bench/app.ts`,
+    `- nginx: worker_processes ${opts.nginxWorkers}, Debian's snippets/fastcgi-php.conf, access_log off; php -S: one worker, -q`,
+    `- fronts: ${fronts.map((f) => f.id).join(', ')}${fronts.some((f) => f.id === 'caddy') ? '' : ' (Caddy not installed: skipped)'}`,
+    `- wrk: \`${example}\` (-t${WRK_THREADS} -c${WRK_CONNECTIONS}), after a ${opts.warmup} s unmeasured warm-up; ` +
+      `${opts.rounds} interleaved round(s) × ${opts.duration} s; medians over rounds`,
+  ].join('\n');
+}
+
+function report(results: Results, opts: Options, fronts: Front[]): string {
+  return [
+    `# fpm-bridge benchmark, ${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+    '',
+    environment(opts, fronts),
+    '',
+    resultsTable(results),
+    '',
+    '"vs baseline" is req/s relative to the case\'s baseline row. "errors" sums over all rounds the unexpected statuses and wrk\'s ' +
+      'socket errors; `php -S` closes every connection after its answer (no keep-alive), which wrk counts as read errors: ' +
+      'for php -S those are reconnections, not failures (their cost is in its req/s). A "timeout" is a request unanswered after 2 s.',
+    '',
+    memoryLines(results),
+    '',
+    '## Goals of issue 5',
+    '',
+    goalsTable(results),
+    '',
+  ].join('\n');
+}
+
+function writeReport(repo: string, text: string): string {
+  const dir = join(repo, '.tmp');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `bench-${new Date().toISOString().slice(0, 19).replace(/:/g, '-')}.md`);
+  writeFileSync(file, text);
+  return file;
+}
+
+// ---------------------------------------------------------------- main
+
+async function main(): Promise<void> {
+  const opts = parseOptions(process.argv.slice(2)); // before starting anything: a bad flag costs nothing
+  const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+  const paths: Paths = { repo, docroot: join(repo, 'php', 'bench', 'docroot'), app: join(repo, 'php', 'bench', 'app.ts') };
+
+  log('starting php-fpm, the bare Node server and php -S ...');
+  const backends = await startBackends(paths);
+  const stopBackends = () => Promise.all(backends.procs.map((p: Proc) => p.stop()));
+  try {
+    const fronts = buildFronts(backends, paths, opts);
+    const has = (id: string) => fronts.some((f) => f.id === id);
+    const cases = buildCases(has).filter((c) => !opts.cases || opts.cases.includes(c.id));
+
+    const results: Results = { cases, samples: new Map(), failures: new Map(), bridgePeakKiB: new Map(), bridgeIdleKiB: null, slow: null };
+    log('checking that every front answers every case correctly ...');
+    await checkAll(fronts, cases, results);
+
+    for (let round = 0; round < opts.rounds; round++) {
+      log(`round ${round + 1}/${opts.rounds} ...`);
+      await runRound(round, fronts, cases, opts, results);
+    }
+    if (opts.slowClientSeconds > 0) {
+      log(`slow client: 1 GiB from PHP at 20 MiB/s for ${opts.slowClientSeconds} s ...`);
+      results.slow = await slowClientCheck(fronts.find((f) => f.id === 'bridge')!, opts.slowClientSeconds);
+    }
+
+    const text = report(results, opts, fronts);
+    process.stdout.write('\n' + text);
+    log(`\nwritten to ${writeReport(repo, text)}`);
+  } finally {
+    await stopBackends();
+  }
+}
+
+// Ctrl-C or a kill: stop every server group now (scripts/bench's EXIT trap sweeps up after a SIGKILL).
+process.on('exit', killAllNow);
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(signal, () => {
+    log(`bench: ${signal}, stopping everything`);
+    process.exit(130);
+  });
+}
+
+main().then(
+  () => process.exit(0),
+  (err: unknown) => {
+    log(`bench: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);
