@@ -3,6 +3,8 @@ import { DEFAULTS } from '../bridge/options.ts';
 import { parseAddress } from '../fastcgi/address.ts';
 import { isIniKey } from '../fpm/pool-config.ts';
 import { parseListen, type ListenAddress } from '../http/listen.ts';
+import { parseRewrite } from '../route/rewrite.ts';
+import { flagsOnCommandLine, readConfigFile, type ConfigValues } from './config-file.ts';
 import { parseDuration, parseSize } from './units.ts';
 
 /** A flag problem: the CLI prints it with the usage line and exits 2. */
@@ -33,22 +35,39 @@ export interface CliConfig {
   connectTimeoutMs: number;
   responseTimeoutMs: number;
   idleTimeoutMs: number;
+  /** `--rewrite 'REGEX TARGET [flag]'`, in order. */
+  rewrites: string[];
+  pathInfo: boolean;
+  pathInfoStatic: boolean;
 }
 
 const STRING_FLAGS = [
   'fpm', 'root', 'app', 'listen', 'index', 'max-body', 'param', 'server-name',
   'fpm-connections', 'fpm-queue', 'connect-timeout', 'fpm-timeout', 'idle-timeout',
-  'php-fpm-bin', 'php-ini', 'php-fpm-conf',
+  'php-fpm-bin', 'php-ini', 'php-fpm-conf', 'rewrite', 'config',
 ];
 /** Flags that configure the php-fpm fpm-bridge spawns: meaningless with --fpm. */
 const SPAWN_FLAGS = ['php-fpm-bin', 'php-ini', 'php-fpm-conf'];
-const BOOLEAN_FLAGS = ['help', 'version', 'quiet'];
+const BOOLEAN_FLAGS = ['help', 'version', 'quiet', 'path-info', 'path-info-static'];
 const KNOWN = new Set([...STRING_FLAGS, ...BOOLEAN_FLAGS, 'h', 'v', '_']);
 
 export function parseArgs(argv: readonly string[]): CliConfig {
   const a = mri(argv as string[], { string: STRING_FLAGS, boolean: BOOLEAN_FLAGS, alias: { h: 'help', v: 'version' } });
   for (const key of Object.keys(a)) if (!KNOWN.has(key)) throw new UsageError(`unknown flag --${key}`);
   if (a._.length > 0) throw new UsageError(`unexpected argument "${a._[0]}"`);
+  const configFile = a.config as string | string[] | undefined;
+  if (Array.isArray(configFile)) throw new UsageError('--config given more than once');
+  if (configFile !== undefined) {
+    // Flags win over the file: only what the command line leaves unset is taken from it.
+    let values: ConfigValues;
+    try {
+      values = readConfigFile(configFile, KNOWN);
+    } catch (err) {
+      throw new UsageError(`--config: ${(err as Error).message}`);
+    }
+    const given = flagsOnCommandLine(argv);
+    for (const [key, value] of Object.entries(values)) if (!given.has(key)) a[key] = value;
+  }
   const one = (name: string): string | undefined => {
     const v = a[name] as string | string[] | undefined;
     if (Array.isArray(v)) throw new UsageError(`--${name} given more than once`);
@@ -111,5 +130,20 @@ export function parseArgs(argv: readonly string[]): CliConfig {
     connectTimeoutMs: parsed('connect-timeout', parseDuration, DEFAULTS.connectTimeoutMs),
     responseTimeoutMs: parsed('fpm-timeout', parseDuration, DEFAULTS.responseTimeoutMs),
     idleTimeoutMs: parsed('idle-timeout', parseDuration, DEFAULTS.idleTimeoutMs),
+    rewrites: many('rewrite').map((r) => {
+      try {
+        parseRewrite(r);
+      } catch (err) {
+        throw new UsageError(`--rewrite: ${(err as Error).message}`);
+      }
+      return r;
+    }),
+    pathInfo: requirePathInfoIndex(Boolean(a['path-info']), one('index')),
+    pathInfoStatic: Boolean(a['path-info-static']),
   };
+}
+
+function requirePathInfoIndex(pathInfo: boolean, index: string | undefined): boolean {
+  if (pathInfo && !index) throw new UsageError('--path-info needs --index (the front controller that gets the path as PATH_INFO)');
+  return pathInfo;
 }

@@ -20,6 +20,16 @@ and stops it on exit. With --fpm, it uses the php-fpm you run.
                            php-fpm gets the same post_max_size and upload_max_filesize
   --param NAME=VALUE       extra FastCGI param, repeatable (sent after the built-in ones)
   --server-name <name>     SERVER_NAME (default: the Host header's name)
+  --config <file.json>     flags from a JSON file ({"root": "public", "rewrite": [...]}); flags given
+                           here win; paths in it are relative to the file
+
+Routing (nginx equivalents in the README):
+  --path-info              with --index: every path that is no .php script runs the front controller
+                           with the path as PATH_INFO (aurweb, CodeIgniter 3, Kohana)
+  --path-info-static       in that mode, serve existing static files first
+  --rewrite 'REGEX TARGET [last|break|redirect|permanent]'
+                           nginx-style rewrite, repeatable, applied in order; $1..$9 from the match;
+                           the query is appended unless TARGET ends with ?
 
 The spawned php-fpm:
   --php-fpm-bin <path>     the php-fpm binary (default: php-fpm, else the newest php-fpmX.Y, on PATH
