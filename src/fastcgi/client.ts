@@ -200,17 +200,13 @@ export class FcgiClient {
       conn.destroy();
       return;
     }
-    // Hand the connection on one turn later: a worker that reached pm.max_requests closes its socket
-    // right behind END_REQUEST, and that close is usually read by then. Reusing the socket at once
-    // would send the next request into a dying worker.
-    setImmediate(() => {
-      if (conn.isClosed) return;
-      const next = this.queue.shift();
-      if (next) return this.assign(next, conn);
-      this.idle.push(conn);
-      conn.idleTimer = setTimeout(() => conn.destroy(), this.options.idleTimeoutMs);
-      conn.idleTimer.unref();
-    });
+    // Hand the connection on at once: the php-fpm worker behind it waits for its next request (a
+    // worker that is about to recycle is caught by the retry rule in onClose).
+    const next = this.queue.shift();
+    if (next) return this.assign(next, conn);
+    this.idle.push(conn);
+    conn.idleTimer = setTimeout(() => conn.destroy(), this.options.idleTimeoutMs);
+    conn.idleTimer.unref();
   }
 
   private onClose(conn: FcgiConnection, p: Pending | null, err: FcgiError, answered: boolean): void {

@@ -7,7 +7,7 @@ import type { ServerResponse } from 'node:http';
 export interface ResponseMethods {
   writeHead(this: ServerResponse, status: number, statusMessage: string, headers: string[]): unknown;
   write(this: ServerResponse, chunk: Buffer): boolean;
-  end(this: ServerResponse): unknown;
+  end(this: ServerResponse, chunk?: Buffer): unknown;
 }
 
 export function ownMethods(res: ServerResponse): ResponseMethods {

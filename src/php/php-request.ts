@@ -38,8 +38,12 @@ export function runPhp(client: FcgiClient, res: ServerResponse, opts: PhpRequest
   return new Promise((resolve) => {
     const parser = new CgiHeaderParser();
     let head: CgiHead | null = null;
+    /** Body bytes of a 404 held for the app. */
     let held: Buffer[] | null = null;
     let heldSize = 0;
+    /** Body bytes read since the head, not sent yet: the rest of this socket read. */
+    let pending: Buffer[] | null = null;
+    let committed = false;
     let settled = false;
     let stderrRest = '';
     const settle = (o: PhpOutcome) => {
@@ -55,38 +59,58 @@ export function runPhp(client: FcgiClient, res: ServerResponse, opts: PhpRequest
       settle({ kind: 'aborted' });
     };
     const onDrain = () => handle.resume();
+    const failHeader = (reason: string) => {
+      handle.abort();
+      settle({ kind: 'failed', status: 502, reason });
+    };
 
-    /** Sends the head and whatever body is already here; from now on, stdout streams to the client. */
-    const commit = (h: CgiHead, first: Buffer[]): boolean => {
-      if (h.statusText) res.writeHead(h.status, h.statusText, flatHeaders(h));
-      else res.writeHead(h.status, flatHeaders(h));
+    /**
+     * Sends the head and what body is here; from now on stdout streams to the client. Called one
+     * microtask after the head arrived, unless END_REQUEST came in the same socket read: then the whole
+     * response goes out at once, with a Content-Length, in one write (sendWhole).
+     */
+    const commit = (): void => {
+      if (committed || settled || !head || held) return;
+      committed = true;
+      const first = pending ?? [];
+      pending = null;
+      try {
+        if (head.statusText) res.writeHead(head.status, head.statusText, flatHeaders(head));
+        else res.writeHead(head.status, flatHeaders(head));
+      } catch (err) {
+        // Node refused a header the parser let through: never a crash, a 502 like any bad header.
+        return failHeader(`bad header from PHP: ${(err as Error).message}`);
+      }
       let ok = true;
       for (const chunk of first) if (chunk.length > 0) ok = res.write(chunk);
       if (first.length === 0) res.flushHeaders();
-      return ok;
+      if (!ok) handle.pause();
     };
 
     const handle: RequestHandle = client.request(opts.params, opts.body, {
       onStdout(data) {
         if (settled) return true;
+        if (committed) return res.write(data);
+        if (pending) {
+          pending.push(data);
+          return true;
+        }
         if (held) {
           heldSize += data.length;
           held.push(data);
           if (heldSize > opts.holdLimit) {
             // Too big to hold: PHP's answer stands as it is.
-            const first = held;
+            pending = held;
             held = null;
-            return commit(head!, first);
+            commit();
           }
           return true;
         }
-        if (head) return res.write(data);
         let parsed;
         try {
           parsed = parser.push(data);
         } catch (err) {
-          handle.abort();
-          settle({ kind: 'failed', status: 502, reason: (err as CgiHeaderError).message });
+          failHeader((err as CgiHeaderError).message);
           return true;
         }
         if (!parsed) return true;
@@ -96,14 +120,9 @@ export function runPhp(client: FcgiClient, res: ServerResponse, opts: PhpRequest
           heldSize = parsed.rest.length;
           return true;
         }
-        try {
-          return commit(head, [parsed.rest]);
-        } catch (err) {
-          // Node refused a header the parser let through: never a crash, a 502 like any bad header.
-          handle.abort();
-          settle({ kind: 'failed', status: 502, reason: `bad header from PHP: ${(err as Error).message}` });
-          return true;
-        }
+        pending = [parsed.rest];
+        queueMicrotask(commit);
+        return true;
       },
       onStderr(data) {
         const text = stderrRest + data.toString('utf8');
@@ -113,17 +132,26 @@ export function runPhp(client: FcgiClient, res: ServerResponse, opts: PhpRequest
       },
       onEnd() {
         if (stderrRest.trim() !== '') opts.onStderr(stderrRest);
+        if (settled) return;
         if (!head) {
           settle({ kind: 'failed', status: 502, reason: 'php-fpm ended the response inside the CGI header block' });
         } else if (held) {
           settle({ kind: 'held', response: { head, body: held } });
+        } else if (!committed) {
+          committed = true;
+          try {
+            sendWhole(res, head, pending ?? []);
+          } catch (err) {
+            return failHeader(`bad header from PHP: ${(err as Error).message}`);
+          }
+          settle({ kind: 'sent' });
         } else {
           res.end();
           settle({ kind: 'sent' });
         }
       },
       onError(err: FcgiError) {
-        if (head && !held) {
+        if (committed) {
           // Headers already went out: all that is left is to cut the response short.
           res.destroy();
           settle({ kind: 'aborted' });
@@ -144,10 +172,28 @@ function flatHeaders(head: CgiHead): string[] {
   return flat;
 }
 
+/** Statuses that never carry a body (RFC 9110 6.4.1), so no Content-Length is added for them. */
+function bodyless(status: number): boolean {
+  return status < 200 || status === 204 || status === 304;
+}
+
+/**
+ * Sends a response that is complete in hand, in one write: adds Content-Length when PHP gave none (no
+ * chunked framing) unless the request was HEAD (PHP sent no body, the GET's length is unknown).
+ */
+function sendWhole(res: ServerResponse, head: CgiHead, body: readonly Buffer[], methods: ResponseMethods = ownMethods(res)): void {
+  const data = body.length === 1 ? body[0]! : Buffer.concat(body as Buffer[]);
+  const flat = flatHeaders(head);
+  const isHead = res.req?.method === 'HEAD';
+  if (!isHead && !bodyless(head.status) && !head.headers.some(([n]) => n.length === 14 && n.toLowerCase() === 'content-length')) {
+    flat.push('Content-Length', String(data.length));
+  }
+  methods.writeHead.call(res, head.status, head.statusText ?? STATUS_CODES[head.status] ?? '', flat);
+  if (data.length > 0) methods.end.call(res, data);
+  else methods.end.call(res);
+}
+
 /** Sends a response PHP produced and the bridge held back, through `methods` (the response's own by default). */
 export function sendHeld(res: ServerResponse, held: HeldResponse, methods: ResponseMethods = ownMethods(res)): void {
-  const { head } = held;
-  methods.writeHead.call(res, head.status, head.statusText ?? STATUS_CODES[head.status] ?? '', flatHeaders(head));
-  for (const chunk of held.body) if (chunk.length > 0) methods.write.call(res, chunk);
-  methods.end.call(res);
+  sendWhole(res, held.head, held.body, methods);
 }
