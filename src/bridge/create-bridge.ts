@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
+import proxyAddr from 'proxy-addr';
 import { interceptNotFound } from '../app/fallback-response.ts';
 import { toNodeListener, type NodeListener } from '../app/app-module.ts';
 import { replayRequest } from '../app/replay-request.ts';
@@ -8,7 +9,7 @@ import { parseAddress } from '../fastcgi/address.ts';
 import { FcgiClient } from '../fastcgi/client.ts';
 import { encodeParams, type Param } from '../fastcgi/name-value.ts';
 import { sendError } from '../http/error-response.ts';
-import { type BodyLimits, BodyTooLargeError, declaredTooLarge, hasBody, readBody, type BufferedBody } from '../http/request-body.ts';
+import { type BodyLimits, BodyTimeoutError, BodyTooLargeError, declaredTooLarge, hasBody, readBody, type BufferedBody } from '../http/request-body.ts';
 import { silentLogger, type Logger, type ServedBy } from '../log/logger.ts';
 import { buildCgiParams, type ServerParams } from '../php/cgi-params.ts';
 import { runPhp, sendHeld } from '../php/php-request.ts';
@@ -18,6 +19,7 @@ import { normalizePath, parseRequestTarget, type RequestTarget } from '../route/
 import { applyRewrites, MAX_REWRITES, parseRewrite } from '../route/rewrite.ts';
 import { resolveRoute, type Route, type RouteConfig } from '../route/resolve.ts';
 import { serveStatic } from '../static/serve-static.ts';
+import { SmallFileCache } from '../static/small-file-cache.ts';
 import { SERVER_SOFTWARE } from '../version.ts';
 import { DEFAULTS, normalizeRoot, normalizeScript, toByteString, type BridgeOptions } from './options.ts';
 
@@ -48,7 +50,10 @@ export function createBridge(options: BridgeOptions): Bridge {
     maxBody,
     memoryLimit: options.bodyMemoryLimit ?? DEFAULTS.bodyMemoryLimit,
     spoolDir: options.spoolDir ?? tmpdir(),
+    idleTimeoutMs: options.bodyTimeoutMs ?? DEFAULTS.bodyTimeoutMs,
   };
+  const appTimeoutMs = options.appTimeoutMs ?? DEFAULTS.appTimeoutMs;
+  const trustProxy = options.trustProxy?.length ? proxyAddr.compile([...options.trustProxy]) : undefined;
   const root = toByteString(normalizeRoot(options.root));
   const routeConfig: RouteConfig = {
     root,
@@ -57,7 +62,9 @@ export function createBridge(options: BridgeOptions): Bridge {
     pathInfo: options.pathInfo ?? false,
     pathInfoStatic: options.pathInfoStatic ?? false,
   };
-  const lookup = cachedLookup(fsLookup, options.statCacheMs ?? DEFAULTS.statCacheMs);
+  const statCacheMs = options.statCacheMs ?? DEFAULTS.statCacheMs;
+  const lookup = cachedLookup(fsLookup, statCacheMs);
+  const fileCache = statCacheMs > 0 ? new SmallFileCache({ maxFileSize: 64 * 1024, maxTotalSize: 32 * 1024 * 1024, ttlMs: statCacheMs }) : null;
   // Parsed once here, so a bad regex fails at start-up (RewriteError), never on a request.
   const rewrites = (options.rewrites ?? []).map((r) => parseRewrite(toByteString(r)));
   const server: ServerParams = {
@@ -75,19 +82,22 @@ export function createBridge(options: BridgeOptions): Bridge {
     idleTimeoutMs: options.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
   });
 
-  async function servePhp(req: IncomingMessage, res: ServerResponse, route: Route & { kind: 'php' }, target: ParsedTarget): Promise<ServedBy> {
-    let body: BufferedBody;
+  /** The whole body (413 past --max-body, 408 when it stalls), or null once the bridge answered. */
+  async function readBodyOrAnswer(req: IncomingMessage, res: ServerResponse): Promise<BufferedBody | null> {
     try {
-      body = await readBody(req, bodyLimits);
+      return await readBody(req, bodyLimits);
     } catch (err) {
-      if (err instanceof BodyTooLargeError) {
-        sendError(res, 413, err.message, { connection: 'close' });
-        return 'bridge';
-      }
+      if (err instanceof BodyTooLargeError) sendError(res, 413, err.message, { connection: 'close' });
+      else if (err instanceof BodyTimeoutError) sendError(res, 408, err.message, { connection: 'close' });
       // The client went away mid-body: nothing to answer.
-      res.destroy();
-      return 'bridge';
+      else res.destroy();
+      return null;
     }
+  }
+
+  async function servePhp(req: IncomingMessage, res: ServerResponse, route: Route & { kind: 'php' }, target: ParsedTarget): Promise<ServedBy> {
+    const body = await readBodyOrAnswer(req, res);
+    if (!body) return 'bridge';
     const socket = req.socket;
     const params = encodeParams(
       buildCgiParams(
@@ -103,6 +113,7 @@ export function createBridge(options: BridgeOptions): Bridge {
           localAddress: socket.localAddress ?? '',
           localPort: socket.localPort ?? 0,
           contentLength: hasBody(req) ? body.size : null,
+          trustProxy,
         },
         { scriptName: route.scriptName, pathInfo: route.pathInfo, scriptFilename: route.file, queryString: target.query },
         server,
@@ -138,7 +149,7 @@ export function createBridge(options: BridgeOptions): Bridge {
             sendHeld(res, outcome.response, real);
           },
         );
-        runApp(app!, replayRequest(req, body), res, logger);
+        runApp(app!, replayRequest(req, body), res, logger, appTimeoutMs);
         await finished(res);
         void body.dispose();
         return servedBy;
@@ -184,7 +195,7 @@ export function createBridge(options: BridgeOptions): Bridge {
           sendError(res, 405, undefined, { allow: 'GET, HEAD' });
           return 'bridge';
         }
-        serveStatic(req, res, root, route.path, (status, err) => {
+        serveStatic(req, res, root, route.path, route.file, fileCache, (status, err) => {
           if (status >= 500) logger.error(`static ${route.file}`, err);
           sendError(res, status);
         });
@@ -202,8 +213,20 @@ export function createBridge(options: BridgeOptions): Bridge {
           sendError(res, 413, new BodyTooLargeError(maxBody).message, { connection: 'close' });
           return 'bridge';
         }
-        runApp(app, req, res, logger);
-        return 'app';
+        if (!hasBody(req)) {
+          runApp(app, req, res, logger, appTimeoutMs);
+          return 'app';
+        }
+        {
+          // Read first, so the app never sees more than --max-body (a chunked body declares no
+          // length) and a stalled body times out here; the app reads a replay of it.
+          const body = await readBodyOrAnswer(req, res);
+          if (!body) return 'bridge';
+          runApp(app, replayRequest(req, body), res, logger, appTimeoutMs);
+          await finished(res);
+          void body.dispose();
+          return 'app';
+        }
     }
   }
 

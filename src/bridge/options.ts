@@ -1,9 +1,10 @@
 import { resolve } from 'node:path';
 import type { AppExport } from '../app/app-module.ts';
+import type { ServerLimits } from '../http/listen.ts';
 import type { Logger } from '../log/logger.ts';
 
 /** Everything a bridge can be told; the CLI flags map onto these one to one. */
-export interface BridgeOptions {
+export interface BridgeOptions extends ServerLimits {
   /** php-fpm's address: a unix socket path, `host:port` or a port. */
   fpm: string;
   /** Document root (nginx `root`, `php -S -t`). */
@@ -18,7 +19,7 @@ export interface BridgeOptions {
   pathInfoStatic?: boolean;
   /** nginx-style rewrites, `REGEX TARGET [last|break|redirect|permanent]`, applied in order. */
   rewrites?: readonly string[];
-  /** How long docroot lookups are remembered, in ms (0: stat on every request). */
+  /** How long docroot lookups and small static files (up to 64 KiB) are remembered, in ms (0: not at all). */
   statCacheMs?: number;
   /** Index files for a directory request. */
   indexFiles?: readonly string[];
@@ -36,6 +37,16 @@ export interface BridgeOptions {
   connectTimeoutMs?: number;
   responseTimeoutMs?: number;
   idleTimeoutMs?: number;
+  /** A request body that sends nothing for this long is answered 408 (nginx client_body_timeout). */
+  bodyTimeoutMs?: number;
+  /** The app must finish its response within this; else 504 (or a cut connection once it started). */
+  appTimeoutMs?: number;
+  /**
+   * Proxies whose X-Forwarded-For/-Proto/-Host are believed (`--trust-proxy`): addresses or CIDR
+   * ranges, or `loopback`, `linklocal`, `uniquelocal`. From any other peer those headers are only
+   * passed on as HTTP_X_FORWARDED_*, never as REMOTE_ADDR, HTTPS or HTTP_HOST.
+   */
+  trustProxy?: readonly string[];
   logger?: Logger;
   /** True while a spawned php-fpm is being restarted: failures then answer 503 + Retry-After, not 502. */
   fpmRestarting?: () => boolean;
@@ -53,6 +64,9 @@ export const DEFAULTS = {
   responseTimeoutMs: 60_000,
   idleTimeoutMs: 30_000,
   statCacheMs: 1_000,
+  /** nginx client_body_timeout is 60 s; tighter. */
+  bodyTimeoutMs: 30_000,
+  appTimeoutMs: 60_000,
 } as const;
 
 /** UTF-8 text (argv, config) to the byte strings FastCGI params and routing use. */
