@@ -33,6 +33,9 @@ export function parseRequestTarget(rawUrl: string): RequestTarget {
     if (target === '' || target[0] === '?') target = '/' + target;
     if (target[0] !== '/') return { ok: false, reason: 'request target is not a path' };
   }
+  // A fragment is never sent by a conforming client; nginx ends the target at '#' if one comes.
+  const hash = target.indexOf('#');
+  if (hash >= 0) target = target.slice(0, hash);
   const q = target.indexOf('?');
   const rawPath = q < 0 ? target : target.slice(0, q);
   const query = q < 0 ? '' : target.slice(q + 1);

@@ -20,7 +20,7 @@ export interface RouteConfig {
   /** Front controller (`/index.php`): runs for any path that is no file (`try_files $uri $uri/ /index.php?$args`). */
   frontController: string | undefined;
   /**
-   * PATH_INFO front controller (aurweb, CodeIgniter 3, Kohana): every path that is no `.php` script runs
+   * PATH_INFO front controller (aurweb, CodeIgniter 3, Kohana): every path that is no top-level `.php` script runs
    * the front controller with the path as PATH_INFO, like nginx's
    * `location ~ .* { rewrite ^/(.*)$ /index.php/$1 last; }` beside `location ~ ^/[^/]+\.php($|/)`.
    */
@@ -37,7 +37,9 @@ export async function resolveRoute(path: string, query: string, cfg: RouteConfig
   // Hidden files do not exist for the outside world; in PATH_INFO mode their path is just a route.
   if (isHidden(path)) return pathInfoMode ? pathInfoRoute(path, cfg, fs) : fallback(cfg, fs);
   const split = splitPhpPath(path);
-  if (split) {
+  // In PATH_INFO mode only a script at the top level runs itself (nginx `location ~ ^/[^/]+\.php($|/)`);
+  // a nested one (`/sub/x.php`) is a route like any other path, for the front controller.
+  if (split && !(pathInfoMode && split.script.indexOf('/', 1) >= 0)) {
     if ((await fs.kind(cfg.root + split.script)) === 'file') {
       return { kind: 'php', scriptName: split.script, pathInfo: split.pathInfo, file: cfg.root + split.script };
     }

@@ -25,6 +25,12 @@ export interface NginxOptions {
   root: string;
   fpmSocket: string;
   extraServer?: string;
+  /**
+   * Replaces the default locations (`location /` with try_files and `location ~ \.php$`): for a
+   * deployment routed differently (aurweb's PATH_INFO rewrite). Inserted as written; `extraServer`
+   * still follows it.
+   */
+  locations?: string;
 }
 
 export interface Nginx {
@@ -391,11 +397,11 @@ http {
     server_name localhost;
     root ${opts.root};
     index index.php index.html;
-    location / { try_files $uri $uri/ =404; }
+${opts.locations ?? `    location / { try_files $uri $uri/ =404; }
     location ~ \\.php$ {
       include snippets/fastcgi-php.conf;
       fastcgi_pass unix:${opts.fpmSocket};
-    }
+    }`}
 ${opts.extraServer ?? ''}
   }
 }

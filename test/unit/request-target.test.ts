@@ -174,3 +174,10 @@ describe('encodePath', () => {
     );
   });
 });
+
+describe('fragments', () => {
+  it('end the target at # as nginx does (a conforming client never sends one)', () => {
+    expect(parseRequestTarget('/a.php#x?y')).toMatchObject({ ok: true, path: '/a.php', query: '', originForm: '/a.php' });
+    expect(parseRequestTarget('/a?q=1#frag')).toMatchObject({ ok: true, path: '/a', query: 'q=1' });
+  });
+});

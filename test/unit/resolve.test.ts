@@ -206,6 +206,14 @@ describe('PATH_INFO front controller mode (--index index.php --path-info)', () =
     expect(await resolveRoute('/other.php/x', '', cfg, fs)).toMatchObject({ kind: 'php', scriptName: '/other.php', pathInfo: '/x' });
     expect(await resolveRoute('/missing.php', '', cfg, fs)).toEqual({ kind: 'none' });
   });
+  it('only top-level scripts run themselves (nginx `^/[^/]+\\.php($|/)`): a nested one is the router\'s path', async () => {
+    const nested = new Map(files).set('/srv/sub', 'dir').set('/srv/sub/x.php', 'file');
+    const nfs: FileLookup = { kind: async (p) => nested.get(p) ?? null };
+    expect(await resolveRoute('/sub/x.php', '', cfg, nfs)).toMatchObject({ kind: 'php', scriptName: '/index.php', pathInfo: '/sub/x.php' });
+    expect(await resolveRoute('/sub/missing.php/y', '', cfg, nfs)).toMatchObject({ kind: 'php', scriptName: '/index.php', pathInfo: '/sub/missing.php/y' });
+    // Without --path-info a nested script still runs itself, as behind Debian's default site.
+    expect(await resolveRoute('/sub/x.php', '', { ...cfg, pathInfo: false }, nfs)).toMatchObject({ kind: 'php', scriptName: '/sub/x.php' });
+  });
   it('static files go to the router too, unless pathInfoStatic', async () => {
     expect(await resolveRoute('/css/site.css', '', cfg, fs)).toMatchObject({ kind: 'php', pathInfo: '/css/site.css' });
     expect(await resolveRoute('/css/site.css', '', { ...cfg, pathInfoStatic: true }, fs)).toMatchObject({ kind: 'static', path: '/css/site.css' });
