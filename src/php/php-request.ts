@@ -5,6 +5,9 @@ import type { RequestBody } from '../fastcgi/connection.ts';
 import { ownMethods, type ResponseMethods } from '../http/response-methods.ts';
 import { CgiHeaderError, CgiHeaderParser, type CgiHead } from './cgi-response.ts';
 
+/** Bytes of PHP output that may wait in a response before reading from php-fpm pauses. */
+const STREAM_WINDOW = 256 * 1024;
+
 /** PHP's answer, held back because its status lets the app have a try. */
 export interface HeldResponse {
   head: CgiHead;
@@ -81,16 +84,21 @@ export function runPhp(client: FcgiClient, res: ServerResponse, opts: PhpRequest
         // Node refused a header the parser let through: never a crash, a 502 like any bad header.
         return failHeader(`bad header from PHP: ${(err as Error).message}`);
       }
-      let ok = true;
-      for (const chunk of first) if (chunk.length > 0) ok = res.write(chunk);
+      for (const chunk of first) if (chunk.length > 0) res.write(chunk);
       if (first.length === 0) res.flushHeaders();
-      if (!ok) handle.pause();
+      if (res.writableLength > STREAM_WINDOW) handle.pause();
     };
 
     const handle: RequestHandle = client.request(opts.params, opts.body, {
       onStdout(data) {
         if (settled) return true;
-        if (committed) return res.write(data);
+        if (committed) {
+          // write() says false as soon as one 64 KiB chunk passes the socket's 16 KiB mark, even when
+          // the kernel took it all at once; pausing php-fpm then costs a round trip per chunk. Pause
+          // only while more than STREAM_WINDOW bytes really wait in the response (memory stays bounded).
+          res.write(data);
+          return res.writableLength <= STREAM_WINDOW;
+        }
         if (pending) {
           pending.push(data);
           return true;
