@@ -22,22 +22,18 @@ function writeLength(target: Buffer, offset: number, n: number): number {
 }
 
 /** Encodes all pairs into one buffer (the body of the FCGI_PARAMS stream, before record framing). */
-export function encodeParams(params: Iterable<Param>): Buffer {
-  const encoded: Array<[Buffer, Buffer]> = [];
+export function encodeParams(params: readonly Param[]): Buffer {
+  // Byte strings: a string's length is its byte length, so the buffer is sized in one pass and
+  // filled in a second, with no intermediate Buffer per name and value (this runs per request).
   let size = 0;
-  for (const [name, value] of params) {
-    const n = Buffer.from(name, 'latin1');
-    const v = Buffer.from(value, 'latin1');
-    encoded.push([n, v]);
-    size += lengthSize(n.length) + lengthSize(v.length) + n.length + v.length;
-  }
+  for (const [name, value] of params) size += lengthSize(name.length) + lengthSize(value.length) + name.length + value.length;
   const out = Buffer.allocUnsafe(size);
   let at = 0;
-  for (const [n, v] of encoded) {
-    at = writeLength(out, at, n.length);
-    at = writeLength(out, at, v.length);
-    at += n.copy(out, at);
-    at += v.copy(out, at);
+  for (const [name, value] of params) {
+    at = writeLength(out, at, name.length);
+    at = writeLength(out, at, value.length);
+    at += out.write(name, at, 'latin1');
+    at += out.write(value, at, 'latin1');
   }
   return out;
 }
