@@ -80,6 +80,7 @@ export function createBridge(options: BridgeOptions): Bridge {
     connectTimeoutMs: options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
     responseTimeoutMs: options.responseTimeoutMs ?? DEFAULTS.responseTimeoutMs,
     idleTimeoutMs: options.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
+    pipeline: options.fpmPipeline ?? true,
   });
 
   /** The whole body (413 past --max-body, 408 when it stalls), or null once the bridge answered. */

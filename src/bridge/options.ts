@@ -34,6 +34,8 @@ export interface BridgeOptions extends ServerLimits {
   serverName?: string | undefined;
   fpmConnections?: number;
   fpmQueue?: number;
+  /** Write a waiting request behind a running one on the same php-fpm connection (default on). */
+  fpmPipeline?: boolean;
   connectTimeoutMs?: number;
   responseTimeoutMs?: number;
   idleTimeoutMs?: number;

@@ -16,6 +16,11 @@ export interface FcgiClientOptions {
   responseTimeoutMs: number;
   /** An idle kept-alive connection is closed after this, handing its worker back to php-fpm. */
   idleTimeoutMs: number;
+  /**
+   * When every connection is busy, write a waiting request behind a running one on the same socket,
+   * so its worker starts on it the moment it is done (no round trip through our event loop).
+   */
+  pipeline?: boolean;
 }
 
 /** Controls one request in flight. */
@@ -76,10 +81,10 @@ class Pending implements Exchange, ResponseSink, RequestHandle {
     this.user.onError(err);
   }
   pause(): void {
-    this.conn?.pause();
+    this.conn?.pause(this);
   }
   resume(): void {
-    this.conn?.resume();
+    this.conn?.resume(this);
   }
   abort(): void {
     if (this.finished) return;
@@ -150,7 +155,7 @@ export class FcgiClient {
   forget(p: Pending): void {
     const i = this.queue.indexOf(p);
     if (i >= 0) this.queue.splice(i, 1);
-    if (p.conn) p.conn.destroy();
+    if (p.conn) p.conn.abort(p);
   }
 
   private dispatch(p: Pending): void {
@@ -158,11 +163,20 @@ export class FcgiClient {
     while (conn && conn.isClosed) conn = this.idle.pop();
     if (conn) return this.assign(p, conn);
     if (this.all.size < this.options.maxConnections) return this.assign(p, this.open());
+    const behind = this.pipelineTarget();
+    if (behind) return this.assign(p, behind);
     if (this.queue.length < this.options.maxQueue) {
       this.queue.push(p);
       return;
     }
     p.onError(new FcgiError('busy', `all ${this.options.maxConnections} php-fpm connections busy and ${this.options.maxQueue} requests queued`));
+  }
+
+  /** A busy connection that can take one more request behind its current one. */
+  private pipelineTarget(): FcgiConnection | null {
+    if (!this.options.pipeline) return null;
+    for (const conn of this.all) if (conn.canPipeline) return conn;
+    return null;
   }
 
   private assign(p: Pending, conn: FcgiConnection): void {
@@ -171,10 +185,15 @@ export class FcgiClient {
       conn.idleTimer = null;
     }
     p.conn = conn;
-    p.timer = setTimeout(() => {
-      p.timer = null;
-      conn.fail(new FcgiError('response-timeout', `php-fpm at ${this.describe} sent no response in ${this.options.responseTimeoutMs} ms`));
-    }, this.options.responseTimeoutMs);
+    const arm = () => {
+      p.timer = setTimeout(() => {
+        p.timer = null;
+        // Written behind a slow request, it has not even started: its time runs from its turn.
+        if (!conn.isCurrent(p) && !conn.isClosed) return arm();
+        conn.fail(new FcgiError('response-timeout', `php-fpm at ${this.describe} sent no response in ${this.options.responseTimeoutMs} ms`));
+      }, this.options.responseTimeoutMs);
+    };
+    arm();
     conn.start(p);
   }
 
@@ -182,7 +201,7 @@ export class FcgiClient {
     const conn = new FcgiConnection(
       this.options.address,
       (c, reusable) => this.onDone(c, reusable),
-      (c, ex, err, answered) => this.onClose(c, ex as Pending | null, err, answered),
+      (c, current, answered, behind, err) => this.onClose(c, current as Pending | null, answered, behind as Pending | null, err),
     );
     this.all.add(conn);
     const timer = setTimeout(() => {
@@ -197,7 +216,14 @@ export class FcgiClient {
 
   private onDone(conn: FcgiConnection, reusable: boolean): void {
     if (!reusable || this.closing) {
-      conn.destroy();
+      // Anything written behind the finished request comes back through onClose, to be sent again.
+      if (!conn.busy || !reusable) conn.destroy();
+      return;
+    }
+    if (conn.busy) {
+      // The request written behind is running now; maybe another can wait behind it.
+      const next = conn.canPipeline && this.options.pipeline ? this.queue.shift() : undefined;
+      if (next) this.assign(next, conn);
       return;
     }
     // Hand the connection on at once: the php-fpm worker behind it waits for its next request (a
@@ -209,10 +235,16 @@ export class FcgiClient {
     conn.idleTimer.unref();
   }
 
-  private onClose(conn: FcgiConnection, p: Pending | null, err: FcgiError, answered: boolean): void {
+  private onClose(conn: FcgiConnection, p: Pending | null, answered: boolean, behind: Pending | null, err: FcgiError): void {
     this.all.delete(conn);
     const i = this.idle.indexOf(conn);
     if (i >= 0) this.idle.splice(i, 1);
+    if (behind && !behind.finished) {
+      behind.clearTimer();
+      // Written behind a request that never ended: php-fpm had not started it. Send it again.
+      if (this.closing) behind.onError(err);
+      else this.queue.unshift(behind);
+    }
     if (p && !p.finished) {
       p.clearTimer();
       // A kept-alive connection that php-fpm closed before answering (a worker recycled at

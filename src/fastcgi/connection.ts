@@ -5,8 +5,11 @@ import { FastCGIProtocolError, RecordReader } from './reader.ts';
 import { ProtocolStatus, RecordType } from './record.ts';
 import { encodeRequestHead, encodeStdinEnd, stdinRecords } from './writer.ts';
 
-/** php-fpm serves one request per connection at a time (it never multiplexes), so the id is fixed. */
-const REQUEST_ID = 1;
+/**
+ * php-fpm serves the requests of one connection one after the other (it never multiplexes). Ids 1 and
+ * 2 alternate so a record can be checked against the request it must belong to.
+ */
+const nextId = (id: number) => (id === 1 ? 2 : 1);
 
 /** What the caller gets back from php-fpm, as it arrives. */
 export interface ResponseSink {
@@ -27,15 +30,24 @@ export interface Exchange {
 }
 
 /**
- * One socket to php-fpm, kept alive across requests (FCGI_KEEP_CONN) and used by one request at a time.
- * The pool owns it; it reports back through `onDone` whether it can be reused.
+ * One socket to php-fpm, kept alive across requests (FCGI_KEEP_CONN). It serves one request at a time,
+ * and may hold one more, already written, behind it (pipelining): php-fpm reads it as soon as it has
+ * sent the current one's END_REQUEST, with no round trip through our event loop in between. The pool
+ * owns the connection; `onDone` and `onClose` report back to it.
  */
 export class FcgiConnection {
   readonly socket: Socket;
   private readonly reader: RecordReader;
-  private exchange: Exchange | null = null;
+  /** The request being answered. */
+  private current: Exchange | null = null;
+  private currentId = 1;
+  /** A request written behind `current`, not started by php-fpm before `current` ends. */
+  private behind: Exchange | null = null;
   /** Any response byte seen for the current exchange (a retry is safe only before that). */
   private answered = false;
+  /** The last request's records are all written (a streamed body may still be on its way). */
+  private written = true;
+  private paused = false;
   private closed = false;
   private connected = false;
   /** Requests completed on this socket; > 0 means a reused connection. */
@@ -47,11 +59,14 @@ export class FcgiConnection {
   constructor(
     address: FcgiAddress,
     private readonly onDone: (conn: FcgiConnection, reusable: boolean) => void,
-    /** The socket is gone. `exchange` is the request it was serving, if any: the pool retries or fails it. */
-    private readonly onClose: (conn: FcgiConnection, exchange: Exchange | null, err: FcgiError, answered: boolean) => void,
+    /**
+     * The socket is gone. `current` is the request it was answering, if any (the pool retries or fails
+     * it); `behind` one that php-fpm never started, safe to send again anywhere.
+     */
+    private readonly onClose: (conn: FcgiConnection, current: Exchange | null, answered: boolean, behind: Exchange | null, err: FcgiError) => void,
   ) {
     this.reader = new RecordReader({
-      onStream: (type, _id, data) => this.onStream(type, data),
+      onStream: (type, id, data) => this.onStream(type, id, data),
       onRecord: (type, id, content) => this.onRecord(type, id, content),
     });
     this.socket = connect(connectOptions(address));
@@ -75,22 +90,37 @@ export class FcgiConnection {
   }
 
   get busy(): boolean {
-    return this.exchange !== null;
+    return this.current !== null;
   }
 
   get isClosed(): boolean {
     return this.closed;
   }
 
-  /** Sends a request. The connection must be idle. */
+  /**
+   * Room for a request behind the current one: none is there yet, the current request is fully
+   * written, and its client reads its response (a paused one would hold the next request back).
+   */
+  get canPipeline(): boolean {
+    return this.current !== null && this.behind === null && this.written && !this.paused && !this.closed;
+  }
+
+  /** Sends a request: the connection must be idle, or `canPipeline`. */
   start(exchange: Exchange): void {
-    this.exchange = exchange;
-    this.answered = false;
+    let id: number;
+    if (this.current === null) {
+      this.current = exchange;
+      this.answered = false;
+      id = this.currentId;
+    } else {
+      this.behind = exchange;
+      id = nextId(this.currentId);
+    }
     const { body, params } = exchange;
     const sync = body === null || Array.isArray(body);
     const chunks = sync ? ((body ?? []) as readonly Buffer[]) : [];
     const hasBody = chunks.some((c) => c.length > 0);
-    const head = encodeRequestHead(REQUEST_ID, params, true, sync && !hasBody);
+    const head = encodeRequestHead(id, params, true, sync && !hasBody);
     if (sync && !hasBody) {
       this.socket.write(head);
       return;
@@ -98,74 +128,101 @@ export class FcgiConnection {
     this.socket.cork();
     this.socket.write(head);
     if (sync) {
-      for (const c of chunks) if (c.length > 0) for (const piece of stdinRecords(REQUEST_ID, c)) this.socket.write(piece);
-      this.socket.write(encodeStdinEnd(REQUEST_ID));
+      for (const c of chunks) if (c.length > 0) for (const piece of stdinRecords(id, c)) this.socket.write(piece);
+      this.socket.write(encodeStdinEnd(id));
       this.socket.uncork();
       return;
     }
     this.socket.uncork();
-    void this.streamBody(body as AsyncIterable<Buffer>, exchange);
+    this.written = false;
+    void this.streamBody(body as AsyncIterable<Buffer>, exchange, id);
+  }
+
+  private stillSending(exchange: Exchange): boolean {
+    return !this.closed && (this.current === exchange || this.behind === exchange);
   }
 
   /** Writes a large or file-backed body record by record, waiting for the socket to drain. */
-  private async streamBody(body: AsyncIterable<Buffer>, exchange: Exchange): Promise<void> {
+  private async streamBody(body: AsyncIterable<Buffer>, exchange: Exchange, id: number): Promise<void> {
     try {
       for await (const c of body) {
-        if (this.exchange !== exchange || this.closed) return;
+        if (!this.stillSending(exchange)) return;
         if (c.length === 0) continue;
         let ok = true;
-        for (const piece of stdinRecords(REQUEST_ID, c)) ok = this.socket.write(piece);
+        for (const piece of stdinRecords(id, c)) ok = this.socket.write(piece);
         if (!ok) await new Promise<void>((resolve) => {
           const done = () => { this.socket.off('drain', done); this.socket.off('close', done); resolve(); };
           this.socket.on('drain', done);
           this.socket.on('close', done);
         });
       }
-      if (this.exchange === exchange && !this.closed) this.socket.write(encodeStdinEnd(REQUEST_ID));
+      if (this.stillSending(exchange)) {
+        this.socket.write(encodeStdinEnd(id));
+        this.written = true;
+      }
     } catch (err) {
-      if (this.exchange === exchange) this.fail(new FcgiError('closed', `request body failed: ${(err as Error).message}`));
+      if (this.stillSending(exchange)) this.fail(new FcgiError('closed', `request body failed: ${(err as Error).message}`));
     }
   }
 
-  pause(): void {
+  /** Backpressure from `exchange`'s client; ignored unless it is the one being answered. */
+  pause(exchange: Exchange): void {
+    if (exchange !== this.current) return;
+    this.paused = true;
     this.socket.pause();
   }
 
-  resume(): void {
+  resume(exchange: Exchange): void {
+    if (exchange !== this.current) return;
+    this.paused = false;
     this.socket.resume();
   }
 
-  /** Drops the connection (client went away, timeout, protocol error). php-fpm ignores FCGI_ABORT_REQUEST. */
-  destroy(): void {
-    this.exchange = null;
+  /**
+   * Drops the connection because `exchange` is over for its caller (client gone, timeout). php-fpm
+   * ignores FCGI_ABORT_REQUEST, so the socket goes; a request behind it is handed back to the pool.
+   */
+  abort(exchange: Exchange): void {
+    // One written behind cannot be taken back: it runs when its turn comes, and its caller, gone,
+    // ignores the output. Dropping the socket would fail the request in front of it.
+    if (this.behind === exchange) return;
+    if (this.current === exchange) this.current = null;
     this.socket.destroy();
   }
 
-  private onStream(type: number, data: Buffer): void {
-    const ex = this.exchange;
-    if (!ex) return this.fail(new FcgiError('protocol', 'php-fpm sent output with no request in progress'));
+  isCurrent(exchange: Exchange): boolean {
+    return this.current === exchange;
+  }
+
+  /** Closes the connection; only for an idle one (or a pool shutting down). */
+  destroy(): void {
+    this.socket.destroy();
+  }
+
+  private onStream(type: number, id: number, data: Buffer): void {
+    const ex = this.current;
+    if (!ex || id !== this.currentId) return this.fail(new FcgiError('protocol', `php-fpm sent output for request ${id} with none of ours in progress`));
     this.answered = true;
     if (type === RecordType.Stdout) {
-      if (!ex.sink.onStdout(data)) this.socket.pause();
+      if (!ex.sink.onStdout(data)) this.pause(ex);
     } else {
       ex.sink.onStderr(data);
     }
   }
 
   private onRecord(type: number, id: number, content: Buffer): void {
-    const ex = this.exchange;
-    if (!ex || id !== REQUEST_ID) {
+    const ex = this.current;
+    if (!ex || id !== this.currentId) {
       return this.fail(new FcgiError('protocol', `unexpected FastCGI record type ${type} for request ${id}`));
     }
     if (type !== RecordType.EndRequest || content.length < 5) {
       return this.fail(new FcgiError('protocol', `unexpected FastCGI record type ${type} (length ${content.length})`));
     }
-    this.answered = true;
     const appStatus = content.readUInt32BE(0);
     const protocolStatus = content[4];
-    this.exchange = null;
     if (protocolStatus !== ProtocolStatus.RequestComplete) {
       const kind = protocolStatus === ProtocolStatus.Overloaded ? 'overloaded' : 'protocol';
+      this.current = null;
       ex.sink.onError(new FcgiError(kind, `php-fpm refused the request (protocol status ${String(protocolStatus)})`));
       this.onDone(this, false);
       this.socket.destroy();
@@ -173,15 +230,21 @@ export class FcgiConnection {
     }
     this.served++;
     this.lastEndAt = performance.now();
+    // The next request, if one waits behind, is php-fpm's now.
+    this.current = this.behind;
+    this.behind = null;
+    this.currentId = nextId(this.currentId);
+    this.answered = false;
     // The last stdout of this chunk may have paused the socket (a slow client) just before this
     // END_REQUEST was read from the same chunk: nothing will resume it now, so resume it here, or the
     // next request on this connection never hears back (and a close by php-fpm goes unnoticed).
+    this.paused = false;
     this.socket.resume();
     ex.sink.onEnd(appStatus);
     this.onDone(this, this.reader.atRecordBoundary && !this.closed);
   }
 
-  /** Ends the exchange with `err` and drops the socket. */
+  /** Ends the exchanges with `err` and drops the socket. */
   fail(err: FcgiError): void {
     this.closeWith(err);
     this.socket.destroy();
@@ -190,9 +253,10 @@ export class FcgiConnection {
   private closeWith(err: FcgiError): void {
     if (this.closed) return;
     this.closed = true;
-    const ex = this.exchange;
-    this.exchange = null;
+    const { current, behind } = this;
+    this.current = null;
+    this.behind = null;
     if (this.idleTimer) clearTimeout(this.idleTimer);
-    this.onClose(this, ex, err, this.answered);
+    this.onClose(this, current, this.answered, behind, err);
   }
 }
