@@ -2,15 +2,21 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { toNodeListener, type NodeListener } from './app-module.ts';
 
+/** Imports a module by file URL (the default: the process's import, cached like any import). */
+export type ModuleImporter = (url: string) => Promise<unknown>;
+
+const nativeImport: ModuleImporter = (url) => import(url);
+
 /**
  * Imports the app module named by --app. `.ts` files load with no build step: the process runs with
  * tsx's loader (see scripts/fpm-bridge.mjs), which strips types and keeps source maps for stack traces.
+ * `importer` lets --watch load a fresh copy each time (src/app/app-reloader.ts).
  */
-export async function loadApp(file: string): Promise<NodeListener> {
+export async function loadApp(file: string, importer: ModuleImporter = nativeImport): Promise<NodeListener> {
   const url = pathToFileURL(resolve(file)).href;
   let mod: Record<string, unknown>;
   try {
-    mod = (await import(url)) as Record<string, unknown>;
+    mod = (await importer(url)) as Record<string, unknown>;
   } catch (err) {
     throw new Error(`could not load the app ${file}: ${(err as Error).message}`, { cause: err });
   }

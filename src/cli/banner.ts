@@ -7,6 +7,8 @@ export interface BannerInfo {
   /** The php-fpm line, from PhpBackend.describe. */
   php: string;
   app: string | undefined;
+  /** --watch: the app reloads on change. */
+  watch?: boolean;
 }
 
 /** What a developer needs at a glance after start: where to go, what serves, in which arrangement. */
@@ -18,7 +20,7 @@ export function banner(b: BannerInfo): string {
     `fpm-bridge ${VERSION}  ${b.url}`,
     `  root  ${b.root}${b.frontController ? `  (front controller ${b.frontController})` : ''}`,
     `  php   ${b.php}`,
-    `  app   ${b.app ?? '(none)'}`,
+    `  app   ${b.app ?? '(none)'}${b.app && b.watch ? '  (--watch: reloads when a file under its folder changes)' : ''}`,
     `  mode  ${mode}`,
     '  Ctrl-C stops',
   ].join('\n');
