@@ -18,7 +18,7 @@ export { textLogger } from './log/text-logger.ts';
 /** Creates a bridge and serves it on `listen` (`[host:]port`, default 127.0.0.1:8080). */
 export async function listen(options: BridgeOptions & { listen?: string }): Promise<Listening & { bridge: Bridge }> {
   const bridge = createBridge(options);
-  const listening = await listenOn(bridge.handle, parseListen(options.listen ?? '127.0.0.1:8080'));
+  const listening = await listenOn(bridge.handle, parseListen(options.listen ?? '127.0.0.1:8080'), options);
   return {
     ...listening,
     bridge,

@@ -1,8 +1,9 @@
 import mri from 'mri';
+import proxyAddr from 'proxy-addr';
 import { DEFAULTS } from '../bridge/options.ts';
 import { parseAddress } from '../fastcgi/address.ts';
 import { isIniKey } from '../fpm/pool-config.ts';
-import { parseListen, type ListenAddress } from '../http/listen.ts';
+import { parseListen, SERVER_DEFAULTS, type ListenAddress } from '../http/listen.ts';
 import { parseRewrite } from '../route/rewrite.ts';
 import { flagsOnCommandLine, readConfigFile, type ConfigValues } from './config-file.ts';
 import { parseDuration, parseSize } from './units.ts';
@@ -16,6 +17,12 @@ export interface CliConfig {
   help: boolean;
   version: boolean;
   quiet: boolean;
+  /** `--watch`: reload the app when a file under its directory changes. */
+  watch: boolean;
+  /** `--open`: open the URL in a browser once listening. */
+  open: boolean;
+  /** `--log-format text|json`. */
+  logFormat: 'text' | 'json';
   /** A php-fpm to use; undefined: fpm-bridge spawns its own. */
   fpm: string | undefined;
   /** For the spawned php-fpm: `--php-fpm-bin`, `--php-ini K=V`, `--php-fpm-conf FILE`. */
@@ -39,16 +46,33 @@ export interface CliConfig {
   rewrites: string[];
   pathInfo: boolean;
   pathInfoStatic: boolean;
+  /** Hardening limits and timeouts (see SECURITY.md). */
+  maxHeaderSize: number;
+  maxHeaders: number;
+  headerTimeoutMs: number;
+  bodyTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  appTimeoutMs: number;
+  /** `--trust-proxy 10.0.0.0/8,loopback`, repeatable. */
+  trustProxy: string[];
+  /** How long in-flight requests get to finish on SIGTERM. */
+  shutdownTimeoutMs: number;
 }
+
+/** Default grace for in-flight requests on a stop signal. */
+export const SHUTDOWN_TIMEOUT_MS = 30_000;
 
 const STRING_FLAGS = [
   'fpm', 'root', 'app', 'listen', 'index', 'max-body', 'param', 'server-name',
   'fpm-connections', 'fpm-queue', 'connect-timeout', 'fpm-timeout', 'idle-timeout',
   'php-fpm-bin', 'php-ini', 'php-fpm-conf', 'rewrite', 'config',
+  'max-header-size', 'max-headers', 'header-timeout', 'body-timeout', 'keepalive-timeout', 'app-timeout',
+  'trust-proxy', 'shutdown-timeout',
+  'log-format',
 ];
 /** Flags that configure the php-fpm fpm-bridge spawns: meaningless with --fpm. */
 const SPAWN_FLAGS = ['php-fpm-bin', 'php-ini', 'php-fpm-conf'];
-const BOOLEAN_FLAGS = ['help', 'version', 'quiet', 'path-info', 'path-info-static'];
+const BOOLEAN_FLAGS = ['help', 'version', 'quiet', 'path-info', 'path-info-static', 'watch', 'open'];
 const KNOWN = new Set([...STRING_FLAGS, ...BOOLEAN_FLAGS, 'h', 'v', '_']);
 
 export function parseArgs(argv: readonly string[]): CliConfig {
@@ -114,6 +138,9 @@ export function parseArgs(argv: readonly string[]): CliConfig {
     help,
     version,
     quiet: Boolean(a.quiet),
+    watch: requireApp(Boolean(a.watch), one('app')),
+    open: Boolean(a.open),
+    logFormat: parsed('log-format', parseLogFormat, 'text'),
     fpm,
     phpFpmBin: one('php-fpm-bin'),
     phpIni,
@@ -140,7 +167,36 @@ export function parseArgs(argv: readonly string[]): CliConfig {
     }),
     pathInfo: requirePathInfoIndex(Boolean(a['path-info']), one('index')),
     pathInfoStatic: Boolean(a['path-info-static']),
+    maxHeaderSize: parsed('max-header-size', parseSize, SERVER_DEFAULTS.maxHeaderSize),
+    maxHeaders: parsed('max-headers', count, SERVER_DEFAULTS.maxHeaders),
+    headerTimeoutMs: parsed('header-timeout', parseDuration, SERVER_DEFAULTS.headerTimeoutMs),
+    bodyTimeoutMs: parsed('body-timeout', parseDuration, DEFAULTS.bodyTimeoutMs),
+    keepAliveTimeoutMs: parsed('keepalive-timeout', parseDuration, SERVER_DEFAULTS.keepAliveTimeoutMs),
+    appTimeoutMs: parsed('app-timeout', parseDuration, DEFAULTS.appTimeoutMs),
+    trustProxy: parseTrustProxy(many('trust-proxy')),
+    shutdownTimeoutMs: parsed('shutdown-timeout', parseDuration, SHUTDOWN_TIMEOUT_MS),
   };
+}
+
+/** `10.0.0.0/8,::1` (repeatable): addresses, CIDR ranges, loopback/linklocal/uniquelocal; checked by proxy-addr. */
+function parseTrustProxy(values: string[]): string[] {
+  const list = values.flatMap((v) => v.split(',')).map((v) => v.trim()).filter((v) => v !== '');
+  try {
+    proxyAddr.compile(list);
+  } catch (err) {
+    throw new UsageError(`--trust-proxy: ${(err as Error).message} (want addresses or CIDR ranges, e.g. 10.0.0.0/8,::1, or loopback)`);
+  }
+  return list;
+}
+
+function parseLogFormat(s: string): 'text' | 'json' {
+  if (s !== 'text' && s !== 'json') throw new Error(`"${s}" is not a log format (text or json)`);
+  return s;
+}
+
+function requireApp(watch: boolean, app: string | undefined): boolean {
+  if (watch && !app) throw new UsageError('--watch reloads the app: it needs --app <module>');
+  return watch;
 }
 
 function requirePathInfoIndex(pathInfo: boolean, index: string | undefined): boolean {

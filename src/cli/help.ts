@@ -1,4 +1,6 @@
 import { DEFAULTS } from '../bridge/options.ts';
+import { SERVER_DEFAULTS } from '../http/listen.ts';
+import { SHUTDOWN_TIMEOUT_MS } from './args.ts';
 
 export const USAGE = 'usage: fpm-bridge [--root <dir>] [--app <module>] [--listen [host:]port] [--fpm <socket|host:port>] [options]';
 
@@ -50,6 +52,26 @@ Connections to php-fpm:
   --fpm-timeout <t>        waiting for PHP's response headers (default ${DEFAULTS.responseTimeoutMs / 1000}s); then 504
   --idle-timeout <t>       an idle kept-alive php-fpm connection is closed after (default ${DEFAULTS.idleTimeoutMs / 1000}s)
 
+Hardening (see SECURITY.md):
+  --trust-proxy <list>     proxies whose X-Forwarded-For/-Proto/-Host become REMOTE_ADDR, HTTPS and
+                           HTTP_HOST: addresses or CIDR ranges, comma-separated or repeated, or
+                           loopback, linklocal, uniquelocal (default: none; the headers pass as HTTP_X_*)
+  --max-header-size <size> request line and headers (default ${SERVER_DEFAULTS.maxHeaderSize / 1024}k); larger gets 431
+  --max-headers <n>        header fields (default ${SERVER_DEFAULTS.maxHeaders}); more gets 431
+  --header-timeout <t>     the request head must arrive within (default ${SERVER_DEFAULTS.headerTimeoutMs / 1000}s); then 408
+  --body-timeout <t>       a request body that sends nothing for this long (default ${DEFAULTS.bodyTimeoutMs / 1000}s); then 408
+  --keepalive-timeout <t>  an idle client connection is closed after (default ${SERVER_DEFAULTS.keepAliveTimeoutMs / 1000}s)
+  --app-timeout <t>        the app must start its answer within, and never go quiet for longer (default
+                           ${DEFAULTS.appTimeoutMs / 1000}s); else 504, or the connection is cut mid-response
+  --shutdown-timeout <t>   on SIGTERM, in-flight requests get this long to finish (default ${SHUTDOWN_TIMEOUT_MS / 1000}s)
+
+Development and output:
+  --watch                  reload the app when a .ts/.js/.json file under its directory changes
+                           (node_modules, vendor and dot-folders aside): new requests get the new
+                           code, in-flight ones finish on the old; php-fpm and the socket stay. A
+                           broken file is reported once and the last good app keeps serving
+  --open                   open the URL in the browser once listening
+  --log-format <fmt>       text (default; coloured on a terminal) or json (one object per line)
   --quiet                  no access log
   -h, --help               this help
   -v, --version            the version

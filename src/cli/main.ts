@@ -2,6 +2,9 @@ import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { loadApp } from '../app/load-app.ts';
 import type { NodeListener } from '../app/app-module.ts';
+import { describeLoadError, startAppReloader, type AppReloader } from '../app/app-reloader.ts';
+import { jsonLogger } from '../log/json-logger.ts';
+import { openBrowser } from './open-browser.ts';
 import { createBridge } from '../bridge/create-bridge.ts';
 import { FpmStartError } from '../fpm/errors.ts';
 import { listen, type Listening } from '../http/listen.ts';
@@ -34,7 +37,8 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`fpm-bridge ${VERSION}\n`);
     return EXIT.ok;
   }
-  const logger = textLogger();
+  // --quiet drops the access lines; PHP's stderr then shows as it comes instead of under them.
+  const logger = config.logFormat === 'json' ? jsonLogger(undefined, undefined, { access: !config.quiet }) : textLogger(undefined, undefined, { access: !config.quiet });
   const fail = (message: string): number => {
     process.stderr.write(`fpm-bridge: ${message}\n`);
     return EXIT.startup;
@@ -42,11 +46,19 @@ async function main(argv: readonly string[]): Promise<number> {
 
   if (!isDirectory(config.root)) return fail(`--root ${config.root} is not a directory: give the directory your PHP files are in (e.g. --root public).`);
   let app: NodeListener | undefined;
+  let reloader: AppReloader | undefined;
   if (config.app) {
     try {
-      app = await loadApp(config.app);
+      if (config.watch) {
+        // The docroot's changes are PHP's business: they do not reload the app.
+        reloader = await startAppReloader(config.app, { logger, ignore: [config.root] });
+        app = reloader.listener;
+      } else {
+        app = await loadApp(config.app);
+      }
     } catch (err) {
-      return fail(`${(err as Error).message}\n${(err as Error).cause instanceof Error ? ((err as Error).cause as Error).stack : ''}`);
+      const detail = (err as Error).cause ? describeLoadError(err).text : `  ${(err as Error).message}`;
+      return fail(`could not load the app ${config.app}:\n${detail}`);
     }
   }
 
@@ -71,18 +83,20 @@ async function main(argv: readonly string[]): Promise<number> {
   });
   let listening: Listening;
   try {
-    listening = await listen(bridge.handle, config.listen);
+    listening = await listen(bridge.handle, config.listen, config);
   } catch (err) {
     await bridge.close();
     await php.stop();
     return fail(listenError(config, err as NodeJS.ErrnoException));
   }
-  logger.info(banner({ url: listening.url, root: resolve(config.root), frontController: config.frontController, php: php.describe, app: config.app }));
+  logger.info(banner({ url: listening.url, root: resolve(config.root), frontController: config.frontController, php: php.describe, app: config.app, watch: config.watch }));
+  if (config.open) openBrowser(listening.url);
 
   const signal = await stopSignal();
+  reloader?.close();
   logger.info(`${signal}: stopping (send it again to stop at once)`);
   // A second signal means now: php-fpm is killed outright on the way out (the 'exit' hook).
-  await Promise.race([shutdown(listening, bridge, php), stopSignal()]);
+  await Promise.race([shutdown(listening, bridge, php, config.shutdownTimeoutMs), stopSignal()]);
   return EXIT.ok;
 }
 
@@ -106,6 +120,10 @@ function isDirectory(path: string): boolean {
 }
 
 // The process never dies of a request: anything that escapes is logged, and the server goes on.
+// A terminal that went away (its window closed: SIGHUP) makes every write fail with EIO. Unheard,
+// that error is uncaught, the handler below writes about it, which fails again: a busy loop that
+// never reached the shutdown (seen with tmux kill-session). With nowhere to print, drop the output.
+for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
 process.on('uncaughtException', (err) => process.stderr.write(`fpm-bridge: uncaught error (server continues): ${err.stack ?? err}\n`));
 process.on('unhandledRejection', (err) => process.stderr.write(`fpm-bridge: unhandled rejection (server continues): ${err instanceof Error ? err.stack : String(err)}\n`));
 

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { sendError } from './error-response.ts';
 
 export interface ListenAddress {
   host: string;
@@ -23,8 +24,58 @@ export function parseListen(text: string): ListenAddress {
   return { host, port };
 }
 
-export function listen(handler: (req: IncomingMessage, res: ServerResponse) => void, at: ListenAddress): Promise<Listening> {
-  const server = createServer(handler);
+/**
+ * What the HTTP server itself enforces before a request reaches the bridge (nginx's
+ * large_client_header_buffers, client_header_timeout, keepalive_timeout). Node's parser already
+ * refuses the request smuggling shapes (Content-Length with Transfer-Encoding, two Content-Lengths,
+ * obs-fold) with 400, and headers over `maxHeaderSize` with 431.
+ */
+export interface ServerLimits {
+  /** Most bytes of request line + headers (Node's maxHeaderSize); beyond, 431. */
+  maxHeaderSize?: number;
+  /** Most header fields; beyond, 431 (Node would silently drop the rest from req.headers). */
+  maxHeaders?: number;
+  /** The whole request head must arrive within this (slowloris); else 408 and close. */
+  headerTimeoutMs?: number;
+  /** An idle kept-alive connection is closed after this. */
+  keepAliveTimeoutMs?: number;
+}
+
+export const SERVER_DEFAULTS = {
+  maxHeaderSize: 16 * 1024,
+  maxHeaders: 100,
+  /** nginx client_header_timeout is 60 s; tighter. */
+  headerTimeoutMs: 30_000,
+  /** nginx keepalive_timeout is 75 s; tighter, but above the 60 s idle timeout of common load balancers. */
+  keepAliveTimeoutMs: 65_000,
+} as const;
+
+export function listen(handler: (req: IncomingMessage, res: ServerResponse) => void, at: ListenAddress, limits: ServerLimits = {}): Promise<Listening> {
+  const maxHeaders = limits.maxHeaders ?? SERVER_DEFAULTS.maxHeaders;
+  const headerTimeoutMs = limits.headerTimeoutMs ?? SERVER_DEFAULTS.headerTimeoutMs;
+  const server = createServer(
+    {
+      maxHeaderSize: limits.maxHeaderSize ?? SERVER_DEFAULTS.maxHeaderSize,
+      headersTimeout: headerTimeoutMs,
+      // No cap on the whole request: a big upload may take long. The bridge times out a body that
+      // stalls instead (--body-timeout, between two reads, like nginx's client_body_timeout).
+      requestTimeout: 0,
+      keepAliveTimeout: limits.keepAliveTimeoutMs ?? SERVER_DEFAULTS.keepAliveTimeoutMs,
+      // How often Node checks headersTimeout: a quarter of it, at most every second.
+      connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(headerTimeoutMs / 4))),
+    },
+    (req, res) => {
+      // Node parses past maxHeadersCount but keeps only that many in req.headers, silently. One more
+      // than the limit is kept, so "too many" is seen and refused rather than truncated.
+      if (req.rawHeaders.length > 2 * maxHeaders) {
+        req.resume();
+        sendError(res, 431, `more than ${maxHeaders} header fields`, { connection: 'close' });
+        return;
+      }
+      handler(req, res);
+    },
+  );
+  server.maxHeadersCount = maxHeaders + 1;
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(at.port, at.host, () => {
@@ -37,7 +88,14 @@ export function listen(handler: (req: IncomingMessage, res: ServerResponse) => v
         url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}/`,
         close: () =>
           new Promise((done) => {
-            server.close(() => done());
+            // Kept-alive connections that finish their response later are idle from then on, but
+            // Node only closes the ones idle right now: sweep until the last one has gone.
+            const sweep = setInterval(() => server.closeIdleConnections(), 100);
+            sweep.unref();
+            server.close(() => {
+              clearInterval(sweep);
+              done();
+            });
             server.closeIdleConnections();
           }),
       });

@@ -25,6 +25,8 @@ export interface BodyLimits {
   /** Bodies larger than this go to a file in `spoolDir`. */
   memoryLimit: number;
   spoolDir: string;
+  /** Fails with BodyTimeoutError when the client sends nothing for this long (0: never). */
+  idleTimeoutMs?: number;
 }
 
 function memoryBody(chunks: Buffer[], size: number): BufferedBody {
@@ -55,6 +57,13 @@ export class BodyTooLargeError extends Error {
   override name = 'BodyTooLargeError';
   constructor(readonly limit: number) {
     super(`request body larger than the ${limit}-byte limit (--max-body)`);
+  }
+}
+
+export class BodyTimeoutError extends Error {
+  override name = 'BodyTimeoutError';
+  constructor(readonly ms: number) {
+    super(`the client sent no body bytes for ${ms} ms (--body-timeout)`);
   }
 }
 
@@ -89,16 +98,31 @@ export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Buff
     let size = 0;
     let spool: WriteStream | null = null;
     let spoolPath = '';
+    // Between two reads, like nginx's client_body_timeout; not while we hold the client back.
+    let waitingForSpool = false;
+    const idleMs = limits.idleTimeoutMs ?? 0;
+    let idle: NodeJS.Timeout | null = null;
+    const armIdle = () => {
+      if (idleMs <= 0) return;
+      if (idle) idle.refresh();
+      else idle = setTimeout(() => (waitingForSpool ? armIdle() : fail(new BodyTimeoutError(idleMs))), idleMs);
+    };
+    armIdle();
     const fail = (err: Error) => {
       cleanup();
       req.pause();
       if (spool) {
+        // Unlinked once closed: the file is created asynchronously, an earlier unlink could miss it.
+        const file = spoolPath;
+        const remove = () => void unlink(file).catch(() => {});
+        if (spool.closed) remove();
+        else spool.once('close', remove);
         spool.destroy();
-        void unlink(spoolPath).catch(() => {});
       }
       reject(err);
     };
     const onData = (chunk: Buffer) => {
+      armIdle();
       size += chunk.length;
       if (size > limits.maxBody) return fail(new BodyTooLargeError(limits.maxBody));
       if (!spool && size > limits.memoryLimit) {
@@ -106,12 +130,19 @@ export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Buff
         // 'wx' and 0600: a fresh private file, never one an attacker placed there.
         spool = createWriteStream(spoolPath, { flags: 'wx', mode: 0o600 });
         spool.on('error', fail);
-        spool.on('drain', () => req.resume());
+        spool.on('drain', () => {
+          waitingForSpool = false;
+          armIdle();
+          req.resume();
+        });
         for (const c of chunks) spool.write(c);
         chunks = [];
       }
       if (spool) {
-        if (!spool.write(chunk)) req.pause();
+        if (!spool.write(chunk)) {
+          waitingForSpool = true;
+          req.pause();
+        }
       } else {
         chunks.push(chunk);
       }
@@ -126,6 +157,7 @@ export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Buff
       if (!req.complete) fail(new Error('client closed the connection while sending the body'));
     };
     const cleanup = () => {
+      if (idle) clearTimeout(idle);
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', fail);

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import type { Param } from '../fastcgi/name-value.ts';
 
 /**
@@ -26,6 +27,11 @@ export interface HttpRequestInfo {
    * nginx then sends CONTENT_LENGTH empty). Known even for a chunked body, since the bridge buffers it.
    */
   contentLength: number | null;
+  /**
+   * Which peers' X-Forwarded-For/-Proto/-Host are believed (`--trust-proxy`, compiled by proxy-addr):
+   * `(address, hop)` is true for a trusted proxy. Absent: none are.
+   */
+  trustProxy?: ((address: string, hop: number) => boolean) | undefined;
 }
 
 /** Which script runs, from the route decision. Paths decoded and normalised. */
@@ -73,6 +79,14 @@ export function headerParamName(name: string): string | null {
 export function buildCgiParams(req: HttpRequestInfo, target: ScriptTarget, server: ServerParams): Param[] {
   const headers = headerParams(req.rawHeaders);
   if (req.authority !== null) headers.set('HTTP_HOST', req.authority);
+  let remoteAddress = req.remoteAddress;
+  let tls = req.tls;
+  if (req.trustProxy?.(req.remoteAddress, 0)) {
+    const fwd = forwardedBy(headers, req.remoteAddress, req.trustProxy);
+    remoteAddress = fwd.address;
+    if (fwd.https !== null) tls = fwd.https;
+    if (fwd.host !== null) headers.set('HTTP_HOST', fwd.host);
+  }
   const host = headers.get('HTTP_HOST');
   const contentType = headers.get('HTTP_CONTENT_TYPE') ?? '';
   const params: Param[] = [
@@ -88,11 +102,11 @@ export function buildCgiParams(req: HttpRequestInfo, target: ScriptTarget, serve
     ['DOCUMENT_URI', target.scriptName],
     ['DOCUMENT_ROOT', server.documentRoot],
     ['SERVER_PROTOCOL', `HTTP/${req.httpVersion}`],
-    ['REQUEST_SCHEME', req.tls ? 'https' : 'http'],
-    ...(req.tls ? ([['HTTPS', 'on']] as const) : []),
+    ['REQUEST_SCHEME', tls ? 'https' : 'http'],
+    ...(tls ? ([['HTTPS', 'on']] as const) : []),
     ['GATEWAY_INTERFACE', 'CGI/1.1'],
     ['SERVER_SOFTWARE', server.serverSoftware],
-    ['REMOTE_ADDR', req.remoteAddress],
+    ['REMOTE_ADDR', remoteAddress],
     ['REMOTE_PORT', String(req.remotePort)],
     // nginx's $remote_user: the Basic credentials' user name, sent (empty) even without auth_basic.
     ['REMOTE_USER', basicAuthUser(headers.get('HTTP_AUTHORIZATION')) ?? ''],
@@ -106,6 +120,38 @@ export function buildCgiParams(req: HttpRequestInfo, target: ScriptTarget, serve
   for (const entry of headers) params.push(entry);
   for (const p of server.extra) params.push(p);
   return params;
+}
+
+/**
+ * What a trusted proxy (the peer, already checked) says about the client. The client address is found
+ * as Express/proxy-addr find it: walk X-Forwarded-For from the right while the hops are trusted
+ * proxies; the first untrusted one is the client. A hop that is no IP address ends the walk at the
+ * last good one. Proto and host are the first (client-side) values, as Express takes them.
+ */
+function forwardedBy(
+  headers: Map<string, string>,
+  peer: string,
+  trust: (address: string, hop: number) => boolean,
+): { address: string; https: boolean | null; host: string | null } {
+  let address = peer;
+  const chain = (headers.get('HTTP_X_FORWARDED_FOR') ?? '').split(',').map((a) => a.trim()).filter((a) => a !== '');
+  for (let hop = 0; trust(address, hop) && chain.length > 0; hop++) {
+    const next = chain.pop()!;
+    if (isIP(next) === 0) break;
+    address = next;
+  }
+  const proto = firstValue(headers.get('HTTP_X_FORWARDED_PROTO'))?.toLowerCase();
+  const host = firstValue(headers.get('HTTP_X_FORWARDED_HOST'));
+  return {
+    address,
+    https: proto === 'https' ? true : proto === 'http' ? false : null,
+    host: host !== undefined && /^[A-Za-z0-9.:[\]_-]+$/.test(host) ? host : null,
+  };
+}
+
+function firstValue(list: string | undefined): string | undefined {
+  const first = list?.split(',')[0]?.trim();
+  return first || undefined;
 }
 
 /** HTTP_* params in header order; repeated headers joined with ", " (Cookie with "; ", RFC 6265 5.4). */
