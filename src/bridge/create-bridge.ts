@@ -4,6 +4,7 @@ import proxyAddr from 'proxy-addr';
 import { interceptNotFound } from '../app/fallback-response.ts';
 import { toNodeListener, type NodeListener } from '../app/app-module.ts';
 import { replayRequest } from '../app/replay-request.ts';
+import { AppWatchdog } from '../app/app-watchdog.ts';
 import { runApp } from '../app/run-app.ts';
 import { parseAddress } from '../fastcgi/address.ts';
 import { FcgiClient } from '../fastcgi/client.ts';
@@ -53,6 +54,7 @@ export function createBridge(options: BridgeOptions): Bridge {
     idleTimeoutMs: options.bodyTimeoutMs ?? DEFAULTS.bodyTimeoutMs,
   };
   const appTimeoutMs = options.appTimeoutMs ?? DEFAULTS.appTimeoutMs;
+  const watchdog = appTimeoutMs > 0 ? new AppWatchdog(appTimeoutMs, logger) : null;
   const trustProxy = options.trustProxy?.length ? proxyAddr.compile([...options.trustProxy]) : undefined;
   const root = toByteString(normalizeRoot(options.root));
   const routeConfig: RouteConfig = {
@@ -150,7 +152,7 @@ export function createBridge(options: BridgeOptions): Bridge {
             sendHeld(res, outcome.response, real);
           },
         );
-        runApp(app!, replayRequest(req, body), res, logger, appTimeoutMs);
+        runApp(app!, replayRequest(req, body), res, logger, watchdog);
         await finished(res);
         void body.dispose();
         return servedBy;
@@ -215,7 +217,7 @@ export function createBridge(options: BridgeOptions): Bridge {
           return 'bridge';
         }
         if (!hasBody(req)) {
-          runApp(app, req, res, logger, appTimeoutMs);
+          runApp(app, req, res, logger, watchdog);
           return 'app';
         }
         {
@@ -223,7 +225,7 @@ export function createBridge(options: BridgeOptions): Bridge {
           // length) and a stalled body times out here; the app reads a replay of it.
           const body = await readBodyOrAnswer(req, res);
           if (!body) return 'bridge';
-          runApp(app, replayRequest(req, body), res, logger, appTimeoutMs);
+          runApp(app, replayRequest(req, body), res, logger, watchdog);
           await finished(res);
           void body.dispose();
           return 'app';
@@ -231,12 +233,16 @@ export function createBridge(options: BridgeOptions): Bridge {
     }
   }
 
+  /** With --quiet the access log is off: no per-request bookkeeping for it at all. */
+  const logAccess = logger.access !== silentLogger.access;
+
   function handle(req: IncomingMessage, res: ServerResponse): void {
-    const started = performance.now();
+    const started = logAccess ? performance.now() : 0;
     const socket = req.socket;
-    const bytesBefore = socket.bytesWritten;
+    const bytesBefore = logAccess ? socket.bytesWritten : 0;
     route(req, res).then(
       (servedBy) => {
+        if (!logAccess) return;
         const log = () =>
           logger.access({
             method: req.method ?? '',
