@@ -52,7 +52,8 @@ class Pending implements Exchange, ResponseSink, RequestHandle {
   conn: FcgiConnection | null = null;
   retried = false;
   finished = false;
-  timer: NodeJS.Timeout | null = null;
+  /** Since when it waits for its first response byte (while in `client.waiting`). */
+  since = 0;
 
   constructor(
     private readonly client: FcgiClient,
@@ -91,11 +92,9 @@ class Pending implements Exchange, ResponseSink, RequestHandle {
     this.finish();
     this.client.forget(this);
   }
+  /** The first response byte came (or the request ended): the response timeout no longer applies. */
   clearTimer(): void {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.timer = null;
-    }
+    this.client.waiting.delete(this);
   }
   private finish(): void {
     this.finished = true;
@@ -111,6 +110,13 @@ export class FcgiClient {
   private readonly idle: FcgiConnection[] = [];
   private readonly all = new Set<FcgiConnection>();
   private readonly queue: Pending[] = [];
+  /**
+   * Requests sent and not answered yet, for the response timeout: one sweep a quarter of the timeout
+   * instead of a timer per request (arming and clearing one per request cost about a tenth of the
+   * throughput on the app path, measured there first).
+   */
+  readonly waiting = new Set<Pending>();
+  private sweeper: NodeJS.Timeout | null = null;
   private closing = false;
   private drained: (() => void) | null = null;
 
@@ -172,6 +178,27 @@ export class FcgiClient {
     p.onError(new FcgiError('busy', `all ${this.options.maxConnections} php-fpm connections busy and ${this.options.maxQueue} requests queued`));
   }
 
+  private sweep(): void {
+    const now = performance.now();
+    for (const p of this.waiting) {
+      const conn = p.conn;
+      if (!conn || conn.isClosed) continue;
+      // Written behind a slow request, it has not even started: its time runs from its turn.
+      if (!conn.isCurrent(p)) {
+        p.since = now;
+        continue;
+      }
+      if (now - p.since >= this.options.responseTimeoutMs) {
+        this.waiting.delete(p);
+        conn.fail(new FcgiError('response-timeout', `php-fpm at ${this.describe} sent no response in ${this.options.responseTimeoutMs} ms`));
+      }
+    }
+    if (this.waiting.size === 0 && this.sweeper) {
+      clearInterval(this.sweeper);
+      this.sweeper = null;
+    }
+  }
+
   /** A busy connection that can take one more request behind its current one. */
   private pipelineTarget(): FcgiConnection | null {
     if (!this.options.pipeline) return null;
@@ -185,15 +212,12 @@ export class FcgiClient {
       conn.idleTimer = null;
     }
     p.conn = conn;
-    const arm = () => {
-      p.timer = setTimeout(() => {
-        p.timer = null;
-        // Written behind a slow request, it has not even started: its time runs from its turn.
-        if (!conn.isCurrent(p) && !conn.isClosed) return arm();
-        conn.fail(new FcgiError('response-timeout', `php-fpm at ${this.describe} sent no response in ${this.options.responseTimeoutMs} ms`));
-      }, this.options.responseTimeoutMs);
-    };
-    arm();
+    p.since = performance.now();
+    this.waiting.add(p);
+    if (!this.sweeper) {
+      this.sweeper = setInterval(() => this.sweep(), Math.max(5, Math.min(1_000, this.options.responseTimeoutMs / 4)));
+      this.sweeper.unref();
+    }
     conn.start(p);
   }
 
