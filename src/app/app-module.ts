@@ -1,5 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { getRequestListener } from '@hono/node-server';
+
+/**
+ * @hono/node-server is loaded only when a fetch-style app is given: it costs some 12 MiB of memory,
+ * which a plain listener app has no use for.
+ */
+let adapter: Promise<typeof import('@hono/node-server')> | null = null;
 
 /** The new backend as the bridge calls it: a Node request listener. */
 export type NodeListener = (req: IncomingMessage, res: ServerResponse) => unknown;
@@ -22,7 +27,10 @@ function isFetchApp(value: unknown): value is FetchApp {
 export function toNodeListener(value: unknown, what = 'the app'): NodeListener {
   if (isFetchApp(value)) {
     const app = value;
-    return getRequestListener((request) => app.fetch(request));
+    adapter ??= import('@hono/node-server');
+    let listener: NodeListener | null = null;
+    const ready = adapter.then((m) => (listener = m.getRequestListener((request) => app.fetch(request))));
+    return (req, res) => (listener ? listener(req, res) : ready.then((l) => l(req, res)));
   }
   if (typeof value === 'function') return value as NodeListener;
   throw new TypeError(`${what} must export a (req, res) listener or an object with fetch(request) (got ${describe(value)})`);
