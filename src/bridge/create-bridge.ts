@@ -132,8 +132,10 @@ export function createBridge(options: BridgeOptions): Bridge {
     });
     if (outcome.kind !== 'held') void body.dispose();
     switch (outcome.kind) {
-      case 'sent':
       case 'aborted':
+        if (outcome.reason) logger.error(`${req.method} ${req.url}: ${outcome.reason}`);
+        return 'php';
+      case 'sent':
         return 'php';
       case 'failed': {
         logger.error(`${req.method} ${req.url}: ${outcome.reason}`);

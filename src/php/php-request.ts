@@ -19,7 +19,7 @@ export type PhpOutcome =
   | { kind: 'sent' } // PHP's response went to the client (streamed)
   | { kind: 'held'; response: HeldResponse } // status was a fallback status: not sent, yours to decide
   | { kind: 'failed'; status: number; reason: string } // nothing sent; the caller answers `status`
-  | { kind: 'aborted' }; // the client went away, or the response broke mid-body
+  | { kind: 'aborted'; reason?: string }; // the client went away, or (with a reason) php-fpm broke mid-body
 
 export interface PhpRequestOptions {
   params: Buffer;
@@ -162,7 +162,7 @@ export function runPhp(client: FcgiClient, res: ServerResponse, opts: PhpRequest
         if (committed) {
           // Headers already went out: all that is left is to cut the response short.
           res.destroy();
-          settle({ kind: 'aborted' });
+          settle({ kind: 'aborted', reason: `response cut short: ${err.message}` });
           return;
         }
         settle({ kind: 'failed', status: err.httpStatus, reason: err.message });

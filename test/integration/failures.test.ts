@@ -106,6 +106,27 @@ describe('php-fpm down and back', () => {
   }, 20_000);
 });
 
+describe('php-fpm breaking mid-body', () => {
+  it('cuts the response short and logs why', async () => {
+    const fpm = await startPhpFpm({ workers: 1 });
+    const logger = recordingLogger();
+    const bridge = await startBridge({ fpm: fpm.socket, fpmConnections: 1, logger });
+    try {
+      // stream.php sends its headers and a first chunk, then more every 200 ms.
+      const res = await fetch(`http://127.0.0.1:${bridge.port}/stream.php`);
+      expect(res.status).toBe(200);
+      const reader = res.body!.getReader();
+      await reader.read();
+      for (const w of childPids(fpm.pid)) process.kill(w, 'SIGKILL');
+      await expect((async () => { for (;;) if ((await reader.read()).done) return; })()).rejects.toThrow();
+      await waitFor(() => logger.errors.some((e) => /response cut short/.test(e.message)), 2000, 'the log line');
+    } finally {
+      await bridge.close();
+      await fpm.stop();
+    }
+  }, 20_000);
+});
+
 describe('timeouts', () => {
   let fpm: PhpFpm;
   let bridge: Running;
