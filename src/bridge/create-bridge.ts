@@ -11,7 +11,7 @@ import { FcgiClient } from '../fastcgi/client.ts';
 import { encodeParams, type Param } from '../fastcgi/name-value.ts';
 import { sendError } from '../http/error-response.ts';
 import { type BodyLimits, BodyTimeoutError, BodyTooLargeError, declaredTooLarge, hasBody, readBody, type BufferedBody } from '../http/request-body.ts';
-import { silentLogger, type Logger, type ServedBy } from '../log/logger.ts';
+import { silentLogger, type ServedBy } from '../log/logger.ts';
 import { buildCgiParams, type ServerParams } from '../php/cgi-params.ts';
 import { runPhp, sendHeld } from '../php/php-request.ts';
 import { cachedLookup } from '../route/cached-lookup.ts';

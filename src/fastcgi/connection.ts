@@ -1,7 +1,7 @@
 import { connect, type Socket } from 'node:net';
 import { connectOptions, formatAddress, type FcgiAddress } from './address.ts';
 import { FcgiError } from './errors.ts';
-import { FastCGIProtocolError, RecordReader } from './reader.ts';
+import { RecordReader } from './reader.ts';
 import { ProtocolStatus, RecordType } from './record.ts';
 import { encodeRequestHead, encodeStdinEnd, stdinRecords } from './writer.ts';
 

@@ -5,6 +5,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSy
 import { connect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { findPhpFpm as findProductPhpFpm } from '../../src/fpm/find-binary.ts';
 
 export interface PhpFpmOptions {
   maxRequests?: number;
@@ -58,31 +59,6 @@ function searchDirs(): string[] {
   return dirs;
 }
 
-/** Versioned names like php-fpm8.2 / php-fpm83, newest version first. */
-function versionedCandidates(dirs: string[]): string[] {
-  const found: { path: string; version: number[] }[] = [];
-  for (const dir of dirs) {
-    let names: string[];
-    try {
-      names = readdirSync(dir);
-    } catch {
-      continue;
-    }
-    for (const name of names) {
-      const m = /^php-fpm(\d+)(?:\.(\d+))?$/.exec(name);
-      if (!m?.[1]) continue;
-      const path = join(dir, name);
-      if (!isExecutableFile(path)) continue;
-      // "php-fpm82" (Alpine) means 8.2
-      const version = m[2] !== undefined ? [Number(m[1]), Number(m[2])]
-        : m[1].length > 1 ? [Number(m[1][0]), Number(m[1].slice(1))] : [Number(m[1]), 0];
-      found.push({ path, version });
-    }
-  }
-  found.sort((a, b) => (b.version[0]! - a.version[0]!) || (b.version[1]! - a.version[1]!));
-  return found.map((f) => f.path);
-}
-
 function findBinary(name: string, dirs: string[]): string | undefined {
   for (const dir of dirs) {
     const p = join(dir, name);
@@ -91,16 +67,16 @@ function findBinary(name: string, dirs: string[]): string | undefined {
   return undefined;
 }
 
+/** The product's own lookup (src/fpm/find-binary.ts); missing php-fpm fails the test with the fix. */
 export function findPhpFpm(): string {
-  const dirs = searchDirs();
-  const bin = findBinary('php-fpm', dirs) ?? versionedCandidates(dirs)[0];
-  if (!bin) {
+  try {
+    return findProductPhpFpm();
+  } catch {
     throw new Error(
       'php-fpm is missing: no php-fpm / php-fpm8.x binary on PATH or in /usr/sbin. ' +
         'Install it with: bash scripts/install-php-fpm',
     );
   }
-  return bin;
 }
 
 export function findNginx(): string {
