@@ -17,6 +17,8 @@ export interface CliConfig {
   help: boolean;
   version: boolean;
   quiet: boolean;
+  /** `--fastcgi-listen`: also serve the app over FastCGI there (a socket path or [host:]port), for nginx. */
+  fastcgiListen: string | undefined;
   /** `--watch`: reload the app when a file under its directory changes. */
   watch: boolean;
   /** `--open`: open the URL in a browser once listening. */
@@ -67,7 +69,7 @@ const STRING_FLAGS = [
   'fpm-connections', 'fpm-queue', 'connect-timeout', 'fpm-timeout', 'idle-timeout',
   'php-fpm-bin', 'php-ini', 'php-fpm-conf', 'rewrite', 'config',
   'max-header-size', 'max-headers', 'header-timeout', 'body-timeout', 'keepalive-timeout', 'app-timeout',
-  'trust-proxy', 'shutdown-timeout',
+  'trust-proxy', 'shutdown-timeout', 'fastcgi-listen',
   'log-format',
 ];
 /** Flags that configure the php-fpm fpm-bridge spawns: meaningless with --fpm. */
@@ -139,6 +141,7 @@ export function parseArgs(argv: readonly string[]): CliConfig {
     version,
     quiet: Boolean(a.quiet),
     watch: requireApp(Boolean(a.watch), one('app')),
+    fastcgiListen: requireAppFor('--fastcgi-listen', one('fastcgi-listen'), one('app')),
     open: Boolean(a.open),
     logFormat: parsed('log-format', parseLogFormat, 'text'),
     fpm,
@@ -202,4 +205,9 @@ function requireApp(watch: boolean, app: string | undefined): boolean {
 function requirePathInfoIndex(pathInfo: boolean, index: string | undefined): boolean {
   if (pathInfo && !index) throw new UsageError('--path-info needs --index (the front controller that gets the path as PATH_INFO)');
   return pathInfo;
+}
+
+function requireAppFor(flag: string, value: string | undefined, app: string | undefined): string | undefined {
+  if (value !== undefined && !app) throw new UsageError(`${flag} serves the app over FastCGI: it needs --app <module>`);
+  return value;
 }

@@ -65,6 +65,10 @@ Hardening (see SECURITY.md):
                            ${DEFAULTS.appTimeoutMs / 1000}s); else 504, or the connection is cut mid-response
   --shutdown-timeout <t>   on SIGTERM, in-flight requests get this long to finish (default ${SHUTDOWN_TIMEOUT_MS / 1000}s)
 
+Serving the app to nginx:
+  --fastcgi-listen <addr>  also serve the app over FastCGI on a socket path or [host:]port, for an nginx
+                           kept in front (error_page 404 = @app; location @app { fastcgi_pass ...; })
+
 Development and output:
   --watch                  reload the app when a .ts/.js/.json file under its directory changes
                            (node_modules, vendor and dot-folders aside): new requests get the new

@@ -7,6 +7,8 @@ import { jsonLogger } from '../log/json-logger.ts';
 import { openBrowser } from './open-browser.ts';
 import { createBridge } from '../bridge/create-bridge.ts';
 import { FpmStartError } from '../fpm/errors.ts';
+import { serveAppOverFastCGI, type FastCGIAppServer } from '../http/fastcgi-app-server.ts';
+import { runApp } from '../app/run-app.ts';
 import { listen, type Listening } from '../http/listen.ts';
 import { silentLogger } from '../log/logger.ts';
 import { textLogger } from '../log/text-logger.ts';
@@ -89,11 +91,28 @@ async function main(argv: readonly string[]): Promise<number> {
     await php.stop();
     return fail(listenError(config, err as NodeJS.ErrnoException));
   }
+  let fastcgi: FastCGIAppServer | undefined;
+  if (config.fastcgiListen && app) {
+    const appListener = app;
+    try {
+      fastcgi = await serveAppOverFastCGI((req, res) => runApp(appListener, req, res, logger, null), config.fastcgiListen);
+    } catch (err) {
+      await listening.close();
+      await bridge.close();
+      await php.stop();
+      return fail(`cannot serve the app over FastCGI on ${config.fastcgiListen}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
   logger.info(banner({ url: listening.url, root: resolve(config.root), frontController: config.frontController, php: php.describe, app: config.app, watch: config.watch }));
+  if (fastcgi && config.fastcgiListen) {
+    const at = config.fastcgiListen;
+    logger.info(`  the app over FastCGI on ${at} (for nginx: fastcgi_pass ${at.includes('/') ? 'unix:' : ''}${at};)`);
+  }
   if (config.open) openBrowser(listening.url);
 
   const signal = await stopSignal();
   reloader?.close();
+  void fastcgi?.close();
   logger.info(`${signal}: stopping (send it again to stop at once)`);
   // A second signal means now: php-fpm is killed outright on the way out (the 'exit' hook).
   await Promise.race([shutdown(listening, bridge, php, config.shutdownTimeoutMs), stopSignal()]);
