@@ -245,7 +245,6 @@ export function bridgeFront(b: Backends, paths: Paths): Front {
     async start() {
       const port = await freePort();
       const args = [
-        join(paths.repo, 'scripts', 'fpm-bridge.mjs'),
         '--fpm', b.fpmSocket,
         '--root', paths.docroot,
         '--app', paths.app,
@@ -253,7 +252,8 @@ export function bridgeFront(b: Backends, paths: Paths): Front {
         '--fpm-connections', String(b.fpmWorkers),
         '--quiet',
       ];
-      const proc = await startServer('fpm-bridge', process.execPath, args, { host: '127.0.0.1', port });
+      // The fpm-bridge command itself (it execs node with its V8 settings), as a user runs it.
+      const proc = await startServer('fpm-bridge', join(paths.repo, 'scripts', 'fpm-bridge'), args, { host: '127.0.0.1', port });
       return { port, proc };
     },
   };

@@ -82,7 +82,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 async function main(): Promise<number> {
   const port = await freePort();
-  const cli = spawn(process.execPath, [join(REPO, 'scripts/fpm-bridge.mjs'), '--root', root, '--app', join(root, 'soak-app.mjs'), '--listen', `127.0.0.1:${port}`, '--quiet'], {
+  const cli = spawn(join(REPO, 'scripts/fpm-bridge'), ['--root', root, '--app', join(root, 'soak-app.mjs'), '--listen', `127.0.0.1:${port}`, '--quiet'], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
