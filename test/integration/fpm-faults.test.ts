@@ -1,26 +1,9 @@
 // A real php-fpm that breaks under load: killed (502 to what was in flight, served again once it is
 // back), frozen with SIGSTOP (504 after the timeout, recovery on SIGCONT), and exhausted (a bounded
 // queue, then 503 with Retry-After). Every request gets an answer: none hangs, none is dropped.
-import { readdirSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPhpFpm, type PhpFpm } from '../helpers/php-fpm.ts';
-import { recordingLogger, request, startBridge, waitFor, type Reply, type Running } from './support.ts';
-
-/** Direct children of `pid` (Linux /proc), zombies aside. */
-function childPids(pid: number): number[] {
-  const out: number[] = [];
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[1]) === pid && fields[0] !== 'Z') out.push(Number(e));
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
+import { childPids, recordingLogger, request, startBridge, waitFor, type Reply, type Running } from './support.ts';
 
 function signalPool(fpm: PhpFpm, signal: NodeJS.Signals): void {
   // Kill as `kill -9` on the whole cgroup would: the master is stopped first, or it forks new workers

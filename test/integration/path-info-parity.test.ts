@@ -11,21 +11,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNginxFpm, startPhpFpm, type Nginx, type PhpFpm } from '../helpers/php-fpm.ts';
 import { rawRequest, startBridge, type Running } from './support.ts';
-
-/** Keys that differ between the two fronts on purpose (the list and reasons of params-parity.test.ts). */
-const EXPECTED_DIFFERENCES: Record<string, string> = {
-  REMOTE_PORT: "the client's ephemeral port: a different connection to each front",
-  SERVER_PORT: 'each front listens on its own port',
-  REQUEST_TIME: 'set by PHP when the request starts: the requests are not simultaneous',
-  REQUEST_TIME_FLOAT: 'same',
-  SERVER_SOFTWARE: '"nginx/1.x" versus "fpm-bridge/x.y.z"',
-  SERVER_NAME: "nginx sends its server_name (localhost); the bridge, without --server-name, the Host header's name",
-};
-
-/** Keys whose value differs in a known part only; compared after this normalisation. */
-const NORMALISE: Record<string, [reason: string, fn: (v: string) => string]> = {
-  HTTP_HOST: ["the Host header carries each front's own port", (v) => v.replace(/:\d+$/, ':PORT')],
-};
+import { EXPECTED_DIFFERENCES, NORMALISE } from './parity.ts';
 
 /** What every script of the docroot prints: $_SERVER, $_GET, and the routing keys picked out. */
 const dumpScript = (name: string) => `<?php

@@ -9,18 +9,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freePort } from '../helpers/php-fpm.ts';
+import { alive } from './support.ts';
 
 const CLI = fileURLToPath(new URL('../../scripts/fpm-bridge.mjs', import.meta.url));
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** GET with the ticks' arrival times; keep-alive on, so the server must close the connection itself. */
 function streamGet(port: number, path: string): Promise<{ status: number; body: string; headers: Record<string, unknown> }> {

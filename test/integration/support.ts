@@ -1,6 +1,7 @@
 // Shared plumbing for the integration suites: a bridge in front of a private php-fpm, raw HTTP
 // clients (node:http and plain sockets), a recording logger. Not a test file itself.
 import { createHash } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -191,3 +192,29 @@ export async function withRssPeak<T>(run: () => Promise<T>): Promise<{ result: T
 }
 
 export const MiB = 1024 * 1024;
+
+/** Is a process alive (signal 0)? */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Direct children of `pid` (Linux /proc), zombies aside: a php-fpm master's workers. */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[1]) === pid && fields[0] !== 'Z') out.push(Number(e));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
