@@ -34,16 +34,19 @@ export interface RequestHandle {
 
 /**
  * Did the connection close because php-fpm recycled its worker, rather than because the worker died
- * running our request? Either the socket was gone before we wrote (EPIPE), or the close came right
- * behind the previous END_REQUEST: a worker at pm.max_requests shuts its socket down within a
- * millisecond of its last answer (measured here: 0.2 to 1 ms), and drains what we sent meanwhile, so
- * no errno tells it apart from a crash. ECONNRESET does not count: a worker killed before reading
- * the body of a script that was already running resets the socket too.
+ * running our request? A worker at pm.max_requests shuts its socket down within a millisecond of its
+ * last answer (measured here: 0.2 to 1 ms) and drains what we sent meanwhile, so no errno tells it
+ * apart from a crash; only timing does. It was a recycle when the socket was gone before we wrote
+ * (EPIPE), or when we wrote right behind the previous END_REQUEST (within RACE_MS, while its close
+ * could still be on the way) and the close followed soon after (within SETTLE_MS; generous, because
+ * a busy event loop sees the close late, while a script killed mid-run has run far longer).
+ * ECONNRESET does not count: a worker killed before reading the body of a running script resets too.
  */
-const RECYCLE_WINDOW_MS = 25;
-function recycled(conn: FcgiConnection, err: FcgiError): boolean {
+const RACE_MS = 25;
+const SETTLE_MS = 150;
+function recycled(conn: FcgiConnection, p: Pending, err: FcgiError): boolean {
   if (err.code === 'EPIPE') return true;
-  return performance.now() - conn.lastEndAt < RECYCLE_WINDOW_MS;
+  return p.writtenAt - conn.lastEndAt < RACE_MS && performance.now() - p.writtenAt < SETTLE_MS;
 }
 
 /** A request from submission to its end; it is the exchange its connection serves. */
@@ -54,6 +57,8 @@ class Pending implements Exchange, ResponseSink, RequestHandle {
   finished = false;
   /** Since when it waits for its first response byte (while in `client.waiting`). */
   since = 0;
+  /** When it was written to its connection. */
+  writtenAt = 0;
 
   constructor(
     private readonly client: FcgiClient,
@@ -212,7 +217,7 @@ export class FcgiClient {
       conn.idleTimer = null;
     }
     p.conn = conn;
-    p.since = performance.now();
+    p.since = p.writtenAt = performance.now();
     this.waiting.add(p);
     if (!this.sweeper) {
       this.sweeper = setInterval(() => this.sweep(), Math.max(5, Math.min(1_000, this.options.responseTimeoutMs / 4)));
@@ -274,7 +279,7 @@ export class FcgiClient {
       // A kept-alive connection that php-fpm closed before answering (a worker recycled at
       // pm.max_requests, or an idle close racing our write): the request never ran, so send it
       // once more on a fresh connection.
-      if (err.kind === 'closed' && !answered && conn.served > 0 && (p.idempotent || recycled(conn, err)) && !p.retried && !this.closing) {
+      if (err.kind === 'closed' && !answered && conn.served > 0 && (p.idempotent || recycled(conn, p, err)) && !p.retried && !this.closing) {
         p.retried = true;
         this.assign(p, this.open());
       } else {

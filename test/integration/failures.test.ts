@@ -250,7 +250,7 @@ describe('a worker that dies mid-request on a reused connection', () => {
       expect((await request(bridge.port, '/hello.php')).status).toBe(200); // the connection is now a reused one
       const pending = request(bridge.port, '/charge.php', { method: 'POST', body: 'amount=100' });
       await waitFor(() => existsSync(join(root, 'runs.txt')), 2000, 'the script to start');
-      await new Promise((r) => setTimeout(r, 100)); // well into the script, past any recycle race
+      await new Promise((r) => setTimeout(r, 400)); // well into the script, past any recycle race
       for (const w of childPids(fpm.pid)) process.kill(w, 'SIGKILL');
       const res = await pending;
       const runs = readFileSync(join(root, 'runs.txt'), 'utf8').length;
