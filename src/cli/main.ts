@@ -17,7 +17,7 @@ import { parseArgs, UsageError, type CliConfig } from './args.ts';
 import { banner } from './banner.ts';
 import { HELP, USAGE } from './help.ts';
 import { startPhpBackend, type PhpBackend } from './php-backend.ts';
-import { shutdown, stopSignal } from './shutdown.ts';
+import { captureStopSignal, shutdown, stopSignal } from './shutdown.ts';
 
 /** Exit codes scripts can rely on. */
 const EXIT = { ok: 0, startup: 1, usage: 2 } as const;
@@ -39,6 +39,7 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`fpm-bridge ${VERSION}\n`);
     return EXIT.ok;
   }
+  const firstSignal = captureStopSignal();
   // --quiet drops the access lines; PHP's stderr then shows as it comes instead of under them.
   const logger = config.logFormat === 'json' ? jsonLogger(undefined, undefined, { access: !config.quiet }) : textLogger(undefined, undefined, { access: !config.quiet });
   const fail = (message: string): number => {
@@ -110,7 +111,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   if (config.open) openBrowser(listening.url);
 
-  const signal = await stopSignal();
+  const signal = await firstSignal;
   reloader?.close();
   void fastcgi?.close();
   logger.info(`${signal}: stopping (send it again to stop at once)`);

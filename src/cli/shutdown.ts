@@ -7,6 +7,21 @@ import type { PhpBackend } from './php-backend.ts';
 export const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
 
 /** Resolves with the first stop signal; from then on these signals no longer kill the process. */
+/**
+ * Starts listening for a stop signal now and hands back the promise of it. Called before start-up
+ * work, so a signal that comes while php-fpm starts or the port opens is not the default action
+ * (death with php-fpm's temp dir left) but a clean stop as soon as start-up is done.
+ */
+export function captureStopSignal(): Promise<NodeJS.Signals> {
+  const first = stopSignal();
+  // A second signal means now, also while start-up is still running (a php-fpm that hangs on start):
+  // exit at once; the 'exit' hook kills a spawned php-fpm.
+  void first.then(() => {
+    for (const s of STOP_SIGNALS) process.once(s, () => process.exit(0));
+  });
+  return first;
+}
+
 export function stopSignal(): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     const on = (signal: NodeJS.Signals) => {
