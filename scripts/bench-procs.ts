@@ -5,8 +5,9 @@
 // cleaning up (even SIGKILL), the EXIT trap of scripts/bench kills those groups.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync, openSync, readFileSync, statSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
+import { canConnect } from '../src/fpm/wait-socket.ts';
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -77,17 +78,6 @@ export function readLog(path: string): string {
 }
 
 type Target = { path: string } | { host: string; port: number };
-
-function canConnect(target: Target): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = connect(target);
-    sock.once('connect', () => {
-      sock.destroy();
-      resolve(true);
-    });
-    sock.once('error', () => resolve(false));
-  });
-}
 
 /** Polls until `target` accepts connections; fails early (with the log) if the process died. */
 export async function waitForListen(name: string, child: ChildProcess, target: Target, log: string, timeoutMs = 15_000): Promise<void> {

@@ -82,7 +82,8 @@ function versionedCandidates(dirs: readonly string[]): string[] {
   return found.map((f) => f.path);
 }
 
-function isExecutableFile(p: string): boolean {
+/** A regular file with an execute bit (what a PATH lookup would run). */
+export function isExecutableFile(p: string): boolean {
   try {
     const st = statSync(p);
     return st.isFile() && (st.mode & 0o111) !== 0;

@@ -1,9 +1,9 @@
 import { connect } from 'node:net';
 
-/** One connection attempt to a unix socket: true when something accepts it. */
-export function canConnect(path: string): Promise<boolean> {
+/** One connection attempt (a unix socket path, or host and port): true when something accepts it. */
+export function canConnect(target: { path: string } | { host: string; port: number }): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = connect({ path });
+    const socket = connect(target);
     socket.once('connect', () => {
       socket.destroy();
       resolve(true);
@@ -27,7 +27,7 @@ export async function waitForSocket(path: string, timeoutMs: number, gone: Promi
   const deadline = Date.now() + timeoutMs;
   for (let wait = 10; ; wait = Math.min(wait * 2, 100)) {
     if (died !== null) return died;
-    if (await canConnect(path)) return null;
+    if (await canConnect({ path })) return null;
     if (died !== null) return died;
     if (Date.now() >= deadline) return `it did not accept connections on ${path} within ${timeoutMs / 1000} s`;
     await new Promise((r) => setTimeout(r, wait));

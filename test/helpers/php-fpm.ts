@@ -1,11 +1,12 @@
 // Test harness: private php-fpm and nginx instances, each in its own temp dir.
 // Missing binaries make tests FAIL (never skip) with an install hint.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync, statSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { findPhpFpm as findProductPhpFpm } from '../../src/fpm/find-binary.ts';
+import { findPhpFpm as findProductPhpFpm, isExecutableFile } from '../../src/fpm/find-binary.ts';
+import { canConnect } from '../../src/fpm/wait-socket.ts';
 
 export interface PhpFpmOptions {
   maxRequests?: number;
@@ -43,15 +44,6 @@ export interface Nginx {
 const isRoot = process.getuid?.() === 0;
 
 // ---------------------------------------------------------------- binaries
-
-function isExecutableFile(p: string): boolean {
-  try {
-    const st = statSync(p);
-    return st.isFile() && (st.mode & 0o111) !== 0;
-  } catch {
-    return false;
-  }
-}
 
 function searchDirs(): string[] {
   const dirs = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
@@ -110,17 +102,6 @@ export function freePort(): Promise<number> {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-function canConnect(target: { path: string } | { port: number; host: string }): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = connect(target);
-    sock.once('connect', () => {
-      sock.destroy();
-      resolve(true);
-    });
-    sock.once('error', () => resolve(false));
-  });
-}
 
 function readLog(path: string): string {
   try {
