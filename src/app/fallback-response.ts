@@ -12,7 +12,7 @@ type AnyFn = (...args: unknown[]) => unknown;
  * The decision is made at the first of writeHead/write/end/flushHeaders, before a byte goes out, so
  * the client sees exactly one of the two responses.
  */
-export function interceptNotFound(res: ServerResponse, onAccept: () => void, onDecline: (real: ResponseMethods) => void): void {
+export function interceptNotFound(res: ServerResponse, onDecline: (real: ResponseMethods) => void): void {
   const real = ownMethods(res);
   const realFlush = res.flushHeaders;
 
@@ -20,7 +20,6 @@ export function interceptNotFound(res: ServerResponse, onAccept: () => void, onD
   const decide = (status: number): boolean => {
     if (status !== 404) {
       Object.assign(res, real, { flushHeaders: realFlush });
-      onAccept();
       return true;
     }
     // Declined: from now on every write of the app's goes nowhere.

@@ -146,14 +146,10 @@ export function createBridge(options: BridgeOptions): Bridge {
       case 'held': {
         // PHP said 404: the app gets the same request, body included. If it says 404 too, PHP's stands.
         let servedBy: ServedBy = 'php→app';
-        interceptNotFound(
-          res,
-          () => {},
-          (real) => {
-            servedBy = 'php';
-            sendHeld(res, outcome.response, real);
-          },
-        );
+        interceptNotFound(res, (real) => {
+          servedBy = 'php';
+          sendHeld(res, outcome.response, real);
+        });
         runApp(app!, replayRequest(req, body), res, logger, watchdog);
         await finished(res);
         void body.dispose();
