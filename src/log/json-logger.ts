@@ -10,7 +10,7 @@ export interface JsonLoggerOptions {
 
 /**
  * `--log-format json`: one JSON object per line, for log shippers and jq. Access records on stdout:
- * `{"time","type":"access","method","url","status","bytes","ms","servedBy","remote"}` plus
+ * `{"time","type":"access","id","method","url","status","bytes","ms","servedBy","remote"}` plus
  * `"phpStderr":[...]` when PHP wrote to stderr during the request. Everything else on stderr:
  * `{"time","type":"log","level":"info"|"warn"|"error","msg"[, "error": stack]}`; PHP stderr that
  * outlives its hold: `{"time","type":"php-stderr","method","url","lines":[...]}`.
@@ -26,9 +26,10 @@ export function jsonLogger(out: NodeJS.WritableStream = process.stdout, err: Nod
     write(err, { type: 'log', level, msg, ...(e === undefined ? {} : { error: e instanceof Error ? (e.stack ?? e.message) : String(e) }) });
   return {
     access(e: AccessEntry) {
-      const lines = groups.take(e.method, e.url);
+      const lines = groups.take(e.method, e.url, e.id);
       write(out, {
         type: 'access',
+        ...(e.id === undefined ? {} : { id: e.id }),
         method: e.method,
         url: e.url,
         status: e.status,
@@ -39,8 +40,8 @@ export function jsonLogger(out: NodeJS.WritableStream = process.stdout, err: Nod
         ...(lines.length > 0 ? { phpStderr: lines } : {}),
       });
     },
-    phpStderr(method, url, line) {
-      if (access) groups.add(method, url, line);
+    phpStderr(method, url, line, id) {
+      if (access) groups.add(method, url, line, id);
       else write(err, { type: 'php-stderr', method, url, lines: [line] });
     },
     info: (msg) => log('info', msg),

@@ -1,20 +1,20 @@
 /**
  * Holds the lines PHP writes to stderr during a request until that request's access line, so the
- * log shows them under it. The Logger hears both by method and URL (no request id), so two
- * concurrent identical requests share a group: fine for reading a log. A request that runs long (a
+ * log shows them under it. Both carry the bridge's request id, so two concurrent identical requests
+ * keep their own lines (without an id, as from a Logger caller that has none, method and URL). A request that runs long (a
  * stream, an SSE page) must not hide its warnings: after `holdMs` a group is handed to `orphan`
  * with its request named, and later lines start a new group.
  */
 export class StderrGroups {
-  private readonly groups = new Map<string, { lines: string[]; timer: NodeJS.Timeout }>();
+  private readonly groups = new Map<string | number, { lines: string[]; timer: NodeJS.Timeout }>();
 
   constructor(
     private readonly holdMs: number,
     private readonly orphan: (method: string, url: string, lines: string[]) => void,
   ) {}
 
-  add(method: string, url: string, line: string): void {
-    const key = `${method} ${url}`;
+  add(method: string, url: string, line: string, id?: number): void {
+    const key = id ?? `${method} ${url}`;
     const group = this.groups.get(key);
     if (group) {
       group.lines.push(line);
@@ -30,8 +30,8 @@ export class StderrGroups {
   }
 
   /** The lines held for this request (removed). */
-  take(method: string, url: string): string[] {
-    const key = `${method} ${url}`;
+  take(method: string, url: string, id?: number): string[] {
+    const key = id ?? `${method} ${url}`;
     const group = this.groups.get(key);
     if (!group) return [];
     clearTimeout(group.timer);

@@ -50,6 +50,7 @@ export function textLogger(out: NodeJS.WritableStream = process.stdout, err: Nod
     static: c.blue('static'),
     app: c.cyan('app'),
     'php→app': `${c.magenta('php')}${c.dim('→')}${c.cyan('app')}`,
+    'app→php': `${c.cyan('app')}${c.dim('→')}${c.magenta('php')}`,
     bridge: c.gray('bridge'),
   };
   const colored = c.isColorSupported;
@@ -59,11 +60,11 @@ export function textLogger(out: NodeJS.WritableStream = process.stdout, err: Nod
       const line = colored
         ? `${c.dim(clock())} ${c.bold(e.method)} ${e.url} ${status(e.status)} ${who[e.servedBy]} ${c.dim(`${ms} ${size(e.bytes)}`)}`
         : `${new Date().toISOString()} ${e.remoteAddress} ${e.method} ${e.url} ${e.status} ${e.bytes} ${ms} ${e.servedBy}`;
-      const lines = groups.take(e.method, e.url);
+      const lines = groups.take(e.method, e.url, e.id);
       out.write(line + '\n' + lines.map((l) => `    ${c.dim('php:')} ${colorPhp(c, l)}\n`).join(''));
     },
-    phpStderr(method, url, line) {
-      if (access) groups.add(method, url, line);
+    phpStderr(method, url, line, id) {
+      if (access) groups.add(method, url, line, id);
       else err.write(stderrLine(ce, method, url, line));
     },
     info(message) {

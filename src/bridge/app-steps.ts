@@ -1,0 +1,58 @@
+import { interceptNotFound } from '../app/fallback-response.ts';
+import { replayRequest } from '../app/replay-request.ts';
+import { runApp } from '../app/run-app.ts';
+import { sendError } from '../http/error-response.ts';
+import { BodyTooLargeError, declaredTooLarge, hasBody } from '../http/request-body.ts';
+import type { ServedBy } from '../log/logger.ts';
+import { sendHeld } from '../php/php-request.ts';
+import { finished, readBodyOrAnswer } from './read-body.ts';
+import type { BridgeParts, RequestContext, Step } from './step.ts';
+
+/**
+ * The app after PHP (php-first order): it gets what PHP held back as a 404 (the same request, body
+ * replayed; its own 404 gives back PHP's), and every path the docroot has nothing for. Without an
+ * app, or once the app declined earlier in the order, such a path is a plain 404.
+ */
+export function appFallbackStep(parts: BridgeParts): Step {
+  const { app, logger, watchdog } = parts;
+  return async (ctx: RequestContext): Promise<ServedBy | null> => {
+    const { req, res, held } = ctx;
+    if (held && app) {
+      let servedBy: ServedBy = 'php→app';
+      interceptNotFound(res, (real) => {
+        servedBy = 'php';
+        sendHeld(res, held, real);
+      });
+      runApp(app, replayRequest(req, ctx.body!), res, logger, watchdog);
+      await finished(res);
+      return servedBy;
+    }
+    if (ctx.route?.kind !== 'none') return null;
+    if (!app || ctx.appDeclined) {
+      sendError(res, 404);
+      return 'bridge';
+    }
+    return serveApp(parts, ctx);
+  };
+}
+
+/** Hands the request to the app, its body read first when it has one. */
+export async function serveApp(parts: BridgeParts, ctx: RequestContext): Promise<ServedBy> {
+  const { app, logger, watchdog, bodyLimits } = parts;
+  const { req, res } = ctx;
+  if (declaredTooLarge(req, bodyLimits.maxBody)) {
+    sendError(res, 413, new BodyTooLargeError(bodyLimits.maxBody).message, { connection: 'close' });
+    return 'bridge';
+  }
+  if (!hasBody(req)) {
+    runApp(app!, req, res, logger, watchdog);
+    return 'app';
+  }
+  // Read first, so the app never sees more than --max-body (a chunked body declares no length)
+  // and a stalled body times out here; the app reads a replay of it.
+  const body = ctx.body ?? (ctx.body = await readBodyOrAnswer(req, res, bodyLimits));
+  if (!body) return 'bridge';
+  runApp(app!, replayRequest(req, body), res, logger, watchdog);
+  await finished(res);
+  return 'app';
+}

@@ -1,0 +1,38 @@
+import { sendError } from '../http/error-response.ts';
+import { resolveRoute } from '../route/resolve.ts';
+import { serveStatic } from '../static/serve-static.ts';
+import type { BridgeParts, Step } from './step.ts';
+
+/** Asks the docroot who serves the path (see route/resolve.ts); serves nothing itself. */
+export function resolveStep(parts: BridgeParts): Step {
+  const { routeConfig, lookup } = parts;
+  return async (ctx) => {
+    ctx.route = await resolveRoute(ctx.target.path, ctx.target.query, routeConfig, lookup);
+    return null;
+  };
+}
+
+/** A file of the docroot that is no PHP script. */
+export function staticStep(parts: BridgeParts): Step {
+  const { root, fileCache, logger } = parts;
+  return ({ req, res, route }) => {
+    if (route?.kind !== 'static') return null;
+    if (req.method !== 'GET' && req.method !== 'HEAD') {
+      sendError(res, 405, undefined, { allow: 'GET, HEAD' });
+      return 'bridge';
+    }
+    serveStatic(req, res, root, route.path, route.file, fileCache, (status, err) => {
+      if (status >= 500) logger.error(`static ${route.file}`, err);
+      sendError(res, status);
+    });
+    return 'static';
+  };
+}
+
+/** `/dir` whose index exists: 301 to `/dir/`, as nginx. */
+export const redirectStep: Step = ({ res, route }) => {
+  if (route?.kind !== 'redirect') return null;
+  res.writeHead(301, { location: route.location, 'content-length': 0 });
+  res.end();
+  return 'bridge';
+};

@@ -1,0 +1,76 @@
+import { encodeParams } from '../fastcgi/name-value.ts';
+import { sendError } from '../http/error-response.ts';
+import { hasBody } from '../http/request-body.ts';
+import type { ServedBy } from '../log/logger.ts';
+import { buildCgiParams } from '../php/cgi-params.ts';
+import { runPhp } from '../php/php-request.ts';
+import { readBodyOrAnswer } from './read-body.ts';
+import type { BridgeParts, RequestContext, Step } from './step.ts';
+
+/** RFC 9110 9.2.2: requests that may be sent twice without harm. */
+const IDEMPOTENT: ReadonlySet<string> = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS', 'TRACE']);
+/** The statuses with which PHP declines a request so the app gets it. */
+const FALLBACK_STATUSES: ReadonlySet<number> = new Set([404]);
+const NO_STATUSES: ReadonlySet<number> = new Set();
+/** A PHP 404 body larger than this is not held for the app: PHP's answer stands. */
+const HOLD_LIMIT = 1024 * 1024;
+
+/**
+ * Runs a PHP script of the docroot. With `holdForApp`, PHP's 404 is held back (ctx.held) and the
+ * request passes on to the app; a request the app already declined gets PHP's answer as it is.
+ */
+export function phpStep(parts: BridgeParts, holdForApp: boolean): Step {
+  const { client, logger, bodyLimits, trustProxy, server, fpmRestarting } = parts;
+  return async (ctx: RequestContext): Promise<ServedBy | null> => {
+    const { req, res, route, target } = ctx;
+    if (route?.kind !== 'php') return null;
+    const body = ctx.body ?? (ctx.body = await readBodyOrAnswer(req, res, bodyLimits));
+    if (!body) return 'bridge';
+    const socket = req.socket;
+    const params = encodeParams(
+      buildCgiParams(
+        {
+          method: req.method ?? 'GET',
+          rawUrl: target.originForm,
+          rawHeaders: req.rawHeaders,
+          authority: target.authority,
+          httpVersion: req.httpVersion,
+          tls: 'encrypted' in socket && Boolean(socket.encrypted),
+          remoteAddress: socket.remoteAddress ?? '',
+          remotePort: socket.remotePort ?? 0,
+          localAddress: socket.localAddress ?? '',
+          localPort: socket.localPort ?? 0,
+          contentLength: hasBody(req) ? body.size : null,
+          trustProxy,
+        },
+        { scriptName: route.scriptName, pathInfo: route.pathInfo, scriptFilename: route.file, queryString: target.query },
+        server,
+      ),
+    );
+    const outcome = await runPhp(client, res, {
+      params,
+      body: body.size === 0 ? null : (body.chunks ?? { [Symbol.asyncIterator]: () => body.stream()[Symbol.asyncIterator]() }),
+      holdStatuses: holdForApp && !ctx.appDeclined ? FALLBACK_STATUSES : NO_STATUSES,
+      holdLimit: HOLD_LIMIT,
+      onStderr: (line) => logger.phpStderr(req.method ?? '', req.url ?? '', line, ctx.id),
+      idempotent: IDEMPOTENT.has(req.method ?? ''),
+    });
+    switch (outcome.kind) {
+      case 'aborted':
+        if (outcome.reason) logger.error(`${req.method} ${req.url}: ${outcome.reason}`);
+        return ctx.appDeclined ? 'app→php' : 'php';
+      case 'sent':
+        return ctx.appDeclined ? 'app→php' : 'php';
+      case 'failed': {
+        logger.error(`${req.method} ${req.url}: ${outcome.reason}`);
+        const status = outcome.status === 502 && fpmRestarting?.() ? 503 : outcome.status;
+        sendError(res, status, undefined, status === 503 ? { 'retry-after': '1' } : undefined);
+        return 'bridge';
+      }
+      case 'held':
+        // PHP said 404: the next step (the app) decides.
+        ctx.held = outcome.response;
+        return null;
+    }
+  };
+}
