@@ -21,7 +21,8 @@ export function appFallbackStep(parts: BridgeParts): Step {
       let servedBy: ServedBy = 'php→app';
       interceptNotFound(res, (real) => {
         servedBy = 'php';
-        sendHeld(res, held, real);
+        const warning = sendHeld(res, held, real);
+        if (warning) logger.warn(`${req.method} ${req.url}: ${warning}`);
       });
       runApp(app, replayRequest(req, ctx.body!), res, logger, watchdog);
       await finished(res);

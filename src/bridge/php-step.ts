@@ -60,6 +60,7 @@ export function phpStep(parts: BridgeParts, holdForApp: boolean): Step {
         if (outcome.reason) logger.error(`${req.method} ${req.url}: ${outcome.reason}`);
         return ctx.appDeclined ? 'app→php' : 'php';
       case 'sent':
+        if (outcome.warning) logger.warn(`${req.method} ${req.url}: ${outcome.warning}`);
         return ctx.appDeclined ? 'app→php' : 'php';
       case 'failed': {
         logger.error(`${req.method} ${req.url}: ${outcome.reason}`);

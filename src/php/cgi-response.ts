@@ -7,8 +7,18 @@ export interface CgiHead {
   status: number;
   /** Reason phrase from `Status: 404 Not Found`, when the script gave one. */
   statusText: string | undefined;
-  /** In order, repeated names (several Set-Cookie) kept as separate entries. Status and hop-by-hop removed. */
+  /**
+   * In order, repeated names (several Set-Cookie) kept as separate entries. Status, Content-Length and
+   * hop-by-hop fields removed: the bridge frames the response itself.
+   */
   headers: Array<[name: string, value: string]>;
+  /**
+   * PHP's Content-Length when it is one valid decimal (repeats of the same value allowed, RFC 9110
+   * 8.6), else null. The bridge sends exactly this many body bytes, never more.
+   */
+  contentLength: number | null;
+  /** Set when PHP sent a Content-Length that was dropped (not a number, negative, two different values). */
+  invalidContentLength?: string;
 }
 
 export class CgiHeaderError extends Error {
@@ -74,8 +84,12 @@ function trimOws(line: string, start: number): string {
   return line.slice(start, end);
 }
 
+/** Digits only (no sign, no space), at most 15 of them: exact as a JS number. */
+const DECIMAL = /^\d{1,15}$/;
+
 function parseBlock(block: string): CgiHead {
   let status = 0;
+  let lengths: string[] | null = null;
   let statusText: string | undefined;
   let hasLocation = false;
   const headers: Array<[string, string]> = [];
@@ -97,6 +111,9 @@ function parseBlock(block: string): CgiHead {
       // RFC 3875 6.3.3: Status = "Status:" status-code SP reason-phrase
       const m = /^([1-9]\d\d)(?:\s+(.*))?$/.exec(value);
       if (!m) throw new CgiHeaderError(`invalid CGI Status header: ${JSON.stringify(value.slice(0, 80))}`);
+      // A 1xx is never a final response: sent as one, the client would pair PHP's real answer (or the
+      // next response) with the wrong request. The gateway answers 502 instead.
+      if (m[1]![0] === '1') throw new CgiHeaderError(`CGI Status ${m[1]} is informational, not a final response`);
       if (status === 0) {
         status = Number(m[1]);
         statusText = m[2] || undefined;
@@ -104,10 +121,30 @@ function parseBlock(block: string): CgiHead {
       continue;
     }
     if (HOP_BY_HOP.has(lower)) continue;
+    if (lower === 'content-length') {
+      (lengths ??= []).push(value);
+      continue;
+    }
     if (lower === 'location') hasLocation = true;
     headers.push([name, value]);
   }
   // RFC 3875 6.2.3/6.2.4: a Location with no Status is a redirect; otherwise the default is 200.
   if (status === 0) status = hasLocation ? 302 : 200;
-  return { status, statusText, headers };
+  if (lengths === null) return { status, statusText, headers, contentLength: null };
+  return { status, statusText, headers, ...contentLength(lengths) };
+}
+
+/** One length from PHP's Content-Length fields ("5", "5, 5" and two "5" are one); anything else dropped. */
+function contentLength(values: string[]): { contentLength: number | null; invalidContentLength?: string } {
+  let length: string | null = null;
+  for (const value of values) {
+    for (const part of value.split(',')) {
+      const v = trimOws(part, 0);
+      if (!DECIMAL.test(v) || (length !== null && Number(v) !== Number(length))) {
+        return { contentLength: null, invalidContentLength: values.join(', ').slice(0, 80) };
+      }
+      length = v;
+    }
+  }
+  return { contentLength: Number(length) };
 }

@@ -26,7 +26,11 @@ describe('CgiHeaderParser', () => {
   describe('status', () => {
     it('is 200 without a Status header', () => {
       const { head } = parse('Content-Type: text/html\r\n\r\n');
-      expect(head).toEqual({ status: 200, statusText: undefined, headers: [['Content-Type', 'text/html']] });
+      expect(head).toEqual({ status: 200, statusText: undefined, headers: [['Content-Type', 'text/html']], contentLength: null });
+    });
+
+    it('refuses an informational Status (1xx): it is never a final response', () => {
+      for (const s of ['100', '101 Switching Protocols', '103 Early Hints', '199']) bad(`Status: ${s}\r\n\r\n`);
     });
 
     it('takes Status: 404 Not Found and strips the Status header', () => {
@@ -63,6 +67,28 @@ describe('CgiHeaderParser', () => {
     });
   });
 
+  describe('Content-Length (the bridge frames the body; PHP\'s length is taken out of the headers)', () => {
+    const length = (...values: string[]) => parse(values.map((v) => `Content-Length: ${v}\r\n`).join('') + '\r\n').head;
+
+    it('takes one decimal, and repeats of the same value (RFC 9110 8.6)', () => {
+      expect(length('0')).toMatchObject({ contentLength: 0, headers: [] });
+      expect(length('12345')).toMatchObject({ contentLength: 12345 });
+      expect(length('5', '5')).toMatchObject({ contentLength: 5 });
+      expect(length('5, 5')).toMatchObject({ contentLength: 5 });
+      expect(length('007')).toMatchObject({ contentLength: 7 });
+      expect(length('5').invalidContentLength).toBeUndefined();
+    });
+
+    it('drops a length that is not one non-negative decimal, and says so', () => {
+      for (const values of [['-1'], ['abc'], ['5', '7'], ['5, 6'], ['1e3'], ['0x10'], ['+5'], ['5 5'], [''], ['9999999999999999'], ['3.0']]) {
+        const head = length(...values);
+        expect(head.contentLength, values.join('|')).toBeNull();
+        expect(head.invalidContentLength, values.join('|')).toBeDefined();
+        expect(head.headers).toEqual([]);
+      }
+    });
+  });
+
   describe('headers', () => {
     it('keeps several Set-Cookie headers separate and in order', () => {
       const { head } = parse('Set-Cookie: a=1; Path=/\r\nX-A: 1\r\nSet-Cookie: b=2\r\nset-cookie: c=3, d=4\r\n\r\n');
@@ -91,10 +117,8 @@ describe('CgiHeaderParser', () => {
           '',
         ].join('\r\n'),
       );
-      expect(head.headers).toEqual([
-        ['Content-Length', '3'],
-        ['X-Kept', 'yes'],
-      ]);
+      expect(head.headers).toEqual([['X-Kept', 'yes']]);
+      expect(head.contentLength).toBe(3);
     });
 
     it('trims optional whitespace (SP/HTAB) around values and keeps empty values', () => {
@@ -153,7 +177,7 @@ describe('CgiHeaderParser', () => {
       expect(p.push(Buffer.from('X: 1\r\n'))).toBeNull();
       expect(p.push(Buffer.alloc(0))).toBeNull();
       const r = p.push(Buffer.from('\r\nhello'));
-      expect(r?.head).toEqual({ status: 404, statusText: undefined, headers: [['X', '1']] });
+      expect(r?.head).toEqual({ status: 404, statusText: undefined, headers: [['X', '1']], contentLength: null });
       expect(r?.rest.toString()).toBe('hello');
     });
 
@@ -280,7 +304,7 @@ describe('CgiHeaderParser', () => {
     });
 
     it('valid blocks parse to their headers under any chunking', () => {
-      const name = fc.stringMatching(/^[A-Za-z][A-Za-z0-9-]{0,15}$/).filter((n) => !/^(status|connection|keep-alive|proxy-connection|transfer-encoding|te|trailer|upgrade|location)$/i.test(n));
+      const name = fc.stringMatching(/^[A-Za-z][A-Za-z0-9-]{0,15}$/).filter((n) => !/^(status|connection|keep-alive|proxy-connection|transfer-encoding|te|trailer|upgrade|location|content-length)$/i.test(n));
       const value = fc.stringMatching(/^[!-~]([ -~]{0,20}[!-~])?$/);
       fc.assert(
         fc.property(
@@ -301,7 +325,7 @@ describe('CgiHeaderParser', () => {
               last = c;
             }
             const r = parseChunks(chunks);
-            expect(r?.head).toEqual({ status: 200, statusText: undefined, headers });
+            expect(r?.head).toEqual({ status: 200, statusText: undefined, headers, contentLength: null });
             expect(r?.rest.equals(Buffer.from(body))).toBe(true);
           },
         ),
