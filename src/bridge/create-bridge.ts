@@ -72,7 +72,7 @@ export function createBridge(options: BridgeOptions): Bridge {
       connectTimeoutMs: options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
       responseTimeoutMs: options.responseTimeoutMs ?? DEFAULTS.responseTimeoutMs,
       idleTimeoutMs: options.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
-      pipeline: options.fpmPipeline ?? true,
+      queueTimeoutMs: options.fpmQueueTimeoutMs ?? DEFAULTS.fpmQueueTimeoutMs,
     }),
     fpmRestarting: options.fpmRestarting,
   };

@@ -34,8 +34,13 @@ export interface BridgeOptions extends ServerLimits {
   serverName?: string | undefined;
   fpmConnections?: number;
   fpmQueue?: number;
-  /** Write a waiting request behind a running one on the same php-fpm connection (default on). */
-  fpmPipeline?: boolean;
+  /** Longest a request waits for a free php-fpm connection; then 503 + Retry-After (0: no limit). */
+  fpmQueueTimeoutMs?: number;
+  /**
+   * A client that takes no byte of a response for this long is cut (nginx send_timeout, 60 s). The
+   * php-fpm worker is free long before: past a window its answer is spooled (SECURITY.md).
+   */
+  sendTimeoutMs?: number;
   connectTimeoutMs?: number;
   responseTimeoutMs?: number;
   idleTimeoutMs?: number;
@@ -61,6 +66,10 @@ export const DEFAULTS = {
   /** Debian's www pool has pm.max_children = 5; an idle kept connection holds a worker, so stay under. */
   fpmConnections: 4,
   fpmQueue: 1024,
+  /** nginx has no queue of its own: a request waits in php-fpm's backlog within fastcgi_read_timeout (60 s). */
+  fpmQueueTimeoutMs: 30_000,
+  /** nginx send_timeout. */
+  sendTimeoutMs: 60_000,
   connectTimeoutMs: 5_000,
   /** nginx fastcgi_read_timeout. */
   responseTimeoutMs: 60_000,

@@ -41,6 +41,8 @@ export interface CliConfig {
   /** Undefined: as many as the spawned pool has workers, or DEFAULTS.fpmConnections with --fpm. */
   fpmConnections: number | undefined;
   fpmQueue: number;
+  fpmQueueTimeoutMs: number;
+  sendTimeoutMs: number;
   connectTimeoutMs: number;
   responseTimeoutMs: number;
   idleTimeoutMs: number;
@@ -66,7 +68,7 @@ export const SHUTDOWN_TIMEOUT_MS = 30_000;
 
 const STRING_FLAGS = [
   'fpm', 'root', 'app', 'listen', 'index', 'max-body', 'param', 'server-name',
-  'fpm-connections', 'fpm-queue', 'connect-timeout', 'fpm-timeout', 'idle-timeout',
+  'fpm-connections', 'fpm-queue', 'fpm-queue-timeout', 'connect-timeout', 'fpm-timeout', 'idle-timeout', 'send-timeout',
   'php-fpm-bin', 'php-ini', 'php-fpm-conf', 'rewrite', 'config',
   'max-header-size', 'max-headers', 'header-timeout', 'body-timeout', 'keepalive-timeout', 'app-timeout',
   'trust-proxy', 'shutdown-timeout', 'fastcgi-listen',
@@ -157,6 +159,8 @@ export function parseArgs(argv: readonly string[]): CliConfig {
     serverName: one('server-name'),
     fpmConnections: parsed('fpm-connections', count, undefined),
     fpmQueue: parsed('fpm-queue', (s) => (s === '0' ? 0 : count(s)), DEFAULTS.fpmQueue),
+    fpmQueueTimeoutMs: parsed('fpm-queue-timeout', parseDuration, DEFAULTS.fpmQueueTimeoutMs),
+    sendTimeoutMs: parsed('send-timeout', parseDuration, DEFAULTS.sendTimeoutMs),
     connectTimeoutMs: parsed('connect-timeout', parseDuration, DEFAULTS.connectTimeoutMs),
     responseTimeoutMs: parsed('fpm-timeout', parseDuration, DEFAULTS.responseTimeoutMs),
     idleTimeoutMs: parsed('idle-timeout', parseDuration, DEFAULTS.idleTimeoutMs),

@@ -48,9 +48,12 @@ Connections to php-fpm:
                            --fpm). Each holds a php-fpm worker even when idle: keep it at most the pool's
                            pm.max_children (with the spawned pool, larger is lowered to it)
   --fpm-queue <n>          requests that may wait for a connection (default ${DEFAULTS.fpmQueue}); beyond, 503
+  --fpm-queue-timeout <t>  longest wait for a connection (default ${DEFAULTS.fpmQueueTimeoutMs / 1000}s; 0: none); then 503
   --connect-timeout <t>    connecting to php-fpm (default ${DEFAULTS.connectTimeoutMs / 1000}s); on timeout, 504
   --fpm-timeout <t>        waiting for PHP's response headers (default ${DEFAULTS.responseTimeoutMs / 1000}s); then 504
   --idle-timeout <t>       an idle kept-alive php-fpm connection is closed after (default ${DEFAULTS.idleTimeoutMs / 1000}s)
+  --send-timeout <t>       a client that takes no byte of a PHP response for this long is cut (default
+                           ${DEFAULTS.sendTimeoutMs / 1000}s, nginx send_timeout; 0: none)
 
 Hardening (see SECURITY.md):
   --trust-proxy <list>     proxies whose X-Forwarded-For/-Proto/-Host become REMOTE_ADDR, HTTPS and

@@ -11,16 +11,13 @@ export interface FcgiClientOptions {
   maxConnections: number;
   /** Requests that may wait for a connection; past that they fail at once with 'busy' (503). */
   maxQueue: number;
+  /** Longest a request waits for a connection; then 'queue-timeout' (503). 0: no limit. */
+  queueTimeoutMs: number;
   connectTimeoutMs: number;
-  /** From sending the request to the first byte of the response (the CGI headers come first). */
+  /** From sending the request to the first byte of the response (the CGI headers come first). 0: no limit. */
   responseTimeoutMs: number;
   /** An idle kept-alive connection is closed after this, handing its worker back to php-fpm. */
   idleTimeoutMs: number;
-  /**
-   * When every connection is busy, write a waiting request behind a running one on the same socket,
-   * so its worker starts on it the moment it is done (no round trip through our event loop).
-   */
-  pipeline?: boolean;
 }
 
 /** Controls one request in flight. */
@@ -32,33 +29,14 @@ export interface RequestHandle {
   abort(): void;
 }
 
-/**
- * Did the connection close because php-fpm recycled its worker, rather than because the worker died
- * running our request? A worker at pm.max_requests shuts its socket down within a millisecond of its
- * last answer (measured here: 0.2 to 1 ms) and drains what we sent meanwhile, so no errno tells it
- * apart from a crash; only timing does. It was a recycle when the socket was gone before we wrote
- * (EPIPE), or when we wrote right behind the previous END_REQUEST (within RACE_MS, while its close
- * could still be on the way) and the close followed soon after (within SETTLE_MS; generous, because
- * a busy event loop sees the close late, while a script killed mid-run has run far longer).
- * ECONNRESET does not count: a worker killed before reading the body of a running script resets too.
- */
-const RACE_MS = 25;
-const SETTLE_MS = 150;
-function recycled(conn: FcgiConnection, p: Pending, err: FcgiError): boolean {
-  if (err.code === 'EPIPE') return true;
-  return p.writtenAt - conn.lastEndAt < RACE_MS && performance.now() - p.writtenAt < SETTLE_MS;
-}
-
 /** A request from submission to its end; it is the exchange its connection serves. */
 class Pending implements Exchange, ResponseSink, RequestHandle {
   readonly sink = this;
   conn: FcgiConnection | null = null;
   retried = false;
   finished = false;
-  /** Since when it waits for its first response byte (while in `client.waiting`). */
+  /** Since when it waits: in the queue for a connection, or (in `client.waiting`) for its first response byte. */
   since = 0;
-  /** When it was written to its connection. */
-  writtenAt = 0;
 
   constructor(
     private readonly client: FcgiClient,
@@ -109,7 +87,17 @@ class Pending implements Exchange, ResponseSink, RequestHandle {
 
 /**
  * A pool of kept-alive FastCGI connections to one php-fpm pool, with a bounded queue in front.
- * One request per connection at a time: php-fpm does not multiplex (FCGI_MPXS_CONNS is 0).
+ * One request per connection at a time: php-fpm does not multiplex (FCGI_MPXS_CONNS is 0), and a
+ * request is never written behind a running one (pipelining): it could wait there for as long as the
+ * one in front runs while other workers sit idle, and no deadline could take it back.
+ *
+ * At most once (SECURITY.md): a request that is not idempotent (POST, PATCH...) is written only on
+ * a new connection, and never sent twice. php-fpm counts pm.max_requests after a request, so a worker
+ * that accepts a connection runs at least the first request on it: a recycle cannot close a new
+ * connection under a request, and a close there before any answer means the worker died, perhaps
+ * mid-script. On a reused connection a recycle and a crash look the same (php-fpm closes right after
+ * its last answer, racing our next write), so only idempotent requests go there, and only they are
+ * sent once more when it closes unanswered.
  */
 export class FcgiClient {
   private readonly idle: FcgiConnection[] = [];
@@ -118,7 +106,7 @@ export class FcgiClient {
   /**
    * Requests sent and not answered yet, for the response timeout: one sweep a quarter of the timeout
    * instead of a timer per request (arming and clearing one per request cost about a tenth of the
-   * throughput on the app path, measured there first).
+   * throughput on the app path, measured there first). The same sweep ends queue waits.
    */
   readonly waiting = new Set<Pending>();
   private sweeper: NodeJS.Timeout | null = null;
@@ -137,11 +125,9 @@ export class FcgiClient {
   }
 
   /**
-   * Sends a request. When a reused connection closes before any response byte, the request is sent
-   * once more on a fresh connection: a worker recycled at pm.max_requests never ran it. A worker
-   * killed mid-script looks much the same, and a POST must not run twice (nginx never retries
-   * non-idempotent methods), so those are retried only when the socket shows the request was never
-   * read (see neverRead).
+   * Sends a request. When a reused connection closes before any response byte, an idempotent request
+   * is sent once more on a fresh connection (a worker recycled at pm.max_requests never ran it); any
+   * other request gets the error (see the class comment).
    */
   request(params: Buffer, body: RequestBody | null, sink: ResponseSink, idempotent = true): RequestHandle {
     const p = new Pending(this, params, body, sink, idempotent);
@@ -172,43 +158,67 @@ export class FcgiClient {
   private dispatch(p: Pending): void {
     let conn = this.idle.pop();
     while (conn && conn.isClosed) conn = this.idle.pop();
-    if (conn) return this.assign(p, conn);
-    if (this.all.size < this.options.maxConnections) return this.assign(p, this.open());
-    const behind = this.pipelineTarget();
-    if (behind) return this.assign(p, behind);
+    if (conn && p.idempotent) return this.assign(p, conn);
+    // A new connection: there is room for one, or an idle one makes room (its worker takes the new one).
+    if (this.all.size < this.options.maxConnections) {
+      if (conn) this.idle.push(conn);
+      return this.assign(p, this.open());
+    }
+    if (conn) {
+      this.retire(conn);
+      return this.assign(p, this.open());
+    }
     if (this.queue.length < this.options.maxQueue) {
+      p.since = performance.now();
       this.queue.push(p);
+      this.ensureSweeper();
       return;
     }
     p.onError(new FcgiError('busy', `all ${this.options.maxConnections} php-fpm connections busy and ${this.options.maxQueue} requests queued`));
   }
 
+  /** Closes an idle connection at once, out of the pool's count. */
+  private retire(conn: FcgiConnection): void {
+    if (conn.idleTimer) clearTimeout(conn.idleTimer);
+    conn.idleTimer = null;
+    this.all.delete(conn);
+    conn.destroy();
+  }
+
+  private ensureSweeper(): void {
+    if (this.sweeper) return;
+    const { responseTimeoutMs, queueTimeoutMs } = this.options;
+    const shortest = Math.min(responseTimeoutMs || Infinity, queueTimeoutMs || Infinity);
+    if (shortest === Infinity) return;
+    this.sweeper = setInterval(() => this.sweep(), Math.max(5, Math.min(1_000, shortest / 4)));
+    this.sweeper.unref();
+  }
+
   private sweep(): void {
     const now = performance.now();
-    for (const p of this.waiting) {
-      const conn = p.conn;
-      if (!conn || conn.isClosed) continue;
-      // Written behind a slow request, it has not even started: its time runs from its turn.
-      if (!conn.isCurrent(p)) {
-        p.since = now;
-        continue;
-      }
-      if (now - p.since >= this.options.responseTimeoutMs) {
-        this.waiting.delete(p);
-        conn.fail(new FcgiError('response-timeout', `php-fpm at ${this.describe} sent no response in ${this.options.responseTimeoutMs} ms`));
+    const { responseTimeoutMs, queueTimeoutMs } = this.options;
+    if (responseTimeoutMs > 0) {
+      for (const p of this.waiting) {
+        const conn = p.conn;
+        if (!conn || conn.isClosed) continue;
+        if (now - p.since >= responseTimeoutMs) {
+          this.waiting.delete(p);
+          conn.fail(new FcgiError('response-timeout', `php-fpm at ${this.describe} sent no response in ${responseTimeoutMs} ms`));
+        }
       }
     }
-    if (this.waiting.size === 0 && this.sweeper) {
+    if (queueTimeoutMs > 0) {
+      // Oldest first: stop at the first that may still wait.
+      while (this.queue.length > 0 && now - this.queue[0]!.since >= queueTimeoutMs) {
+        this.queue.shift()!.onError(
+          new FcgiError('queue-timeout', `no php-fpm connection at ${this.describe} came free in ${queueTimeoutMs} ms (all ${this.options.maxConnections} busy)`),
+        );
+      }
+    }
+    if (this.waiting.size === 0 && this.queue.length === 0 && this.sweeper) {
       clearInterval(this.sweeper);
       this.sweeper = null;
     }
-  }
-
-  /** A busy connection that can take one more request behind its current one. */
-  private pipelineTarget(): FcgiConnection | null {
-    if (!this.options.pipeline) return null;
-    for (const conn of this.all) if (conn.canPipeline) return conn;
-    return null;
   }
 
   private assign(p: Pending, conn: FcgiConnection): void {
@@ -217,12 +227,9 @@ export class FcgiClient {
       conn.idleTimer = null;
     }
     p.conn = conn;
-    p.since = p.writtenAt = performance.now();
+    p.since = performance.now();
     this.waiting.add(p);
-    if (!this.sweeper) {
-      this.sweeper = setInterval(() => this.sweep(), Math.max(5, Math.min(1_000, this.options.responseTimeoutMs / 4)));
-      this.sweeper.unref();
-    }
+    this.ensureSweeper();
     conn.start(p);
   }
 
@@ -230,7 +237,7 @@ export class FcgiClient {
     const conn = new FcgiConnection(
       this.options.address,
       (c, reusable) => this.onDone(c, reusable),
-      (c, current, answered, behind, err) => this.onClose(c, current as Pending | null, answered, behind as Pending | null, err),
+      (c, current, answered, err) => this.onClose(c, current as Pending | null, answered, err),
     );
     this.all.add(conn);
     const timer = setTimeout(() => {
@@ -245,41 +252,33 @@ export class FcgiClient {
 
   private onDone(conn: FcgiConnection, reusable: boolean): void {
     if (!reusable || this.closing) {
-      // Anything written behind the finished request comes back through onClose, to be sent again.
-      if (!conn.busy || !reusable) conn.destroy();
-      return;
-    }
-    if (conn.busy) {
-      // The request written behind is running now; maybe another can wait behind it.
-      const next = conn.canPipeline && this.options.pipeline ? this.queue.shift() : undefined;
-      if (next) this.assign(next, conn);
+      conn.destroy();
       return;
     }
     // Hand the connection on at once: the php-fpm worker behind it waits for its next request (a
-    // worker that is about to recycle is caught by the retry rule in onClose).
+    // worker that is about to recycle is caught by the retry rule in onClose). A request that must
+    // not run twice takes a new connection instead (see the class comment).
     const next = this.queue.shift();
-    if (next) return this.assign(next, conn);
+    if (next?.idempotent) return this.assign(next, conn);
+    if (next) {
+      this.retire(conn);
+      return this.assign(next, this.open());
+    }
     this.idle.push(conn);
     conn.idleTimer = setTimeout(() => conn.destroy(), this.options.idleTimeoutMs);
     conn.idleTimer.unref();
   }
 
-  private onClose(conn: FcgiConnection, p: Pending | null, answered: boolean, behind: Pending | null, err: FcgiError): void {
+  private onClose(conn: FcgiConnection, p: Pending | null, answered: boolean, err: FcgiError): void {
     this.all.delete(conn);
     const i = this.idle.indexOf(conn);
     if (i >= 0) this.idle.splice(i, 1);
-    if (behind && !behind.finished) {
-      behind.clearTimer();
-      // Written behind a request that never ended: php-fpm had not started it. Send it again.
-      if (this.closing) behind.onError(err);
-      else this.queue.unshift(behind);
-    }
     if (p && !p.finished) {
       p.clearTimer();
       // A kept-alive connection that php-fpm closed before answering (a worker recycled at
-      // pm.max_requests, or an idle close racing our write): the request never ran, so send it
-      // once more on a fresh connection.
-      if (err.kind === 'closed' && !answered && conn.served > 0 && (p.idempotent || recycled(conn, p, err)) && !p.retried && !this.closing) {
+      // pm.max_requests, or an idle close racing our write): an idempotent request is sent once more
+      // on a fresh connection. Nothing else is: see the class comment.
+      if (err.kind === 'closed' && !answered && conn.served > 0 && p.idempotent && !p.retried && !this.closing) {
         p.retried = true;
         this.assign(p, this.open());
       } else {

@@ -7,7 +7,8 @@ import { encodeRequestHead, encodeStdinEnd, stdinRecords } from './writer.ts';
 
 /**
  * php-fpm serves the requests of one connection one after the other (it never multiplexes). Ids 1 and
- * 2 alternate so a record can be checked against the request it must belong to.
+ * 2 alternate so a record of the request before (stdout after its END_REQUEST) is never taken for
+ * the current one's.
  */
 const nextId = (id: number) => (id === 1 ? 2 : 1);
 
@@ -21,6 +22,11 @@ export interface ResponseSink {
   onError(err: FcgiError): void;
 }
 
+/** The first bytes a peer ever sent us look like an HTTP response (a web server, not php-fpm). */
+function speaksHttp(chunk: Buffer, served: number, answered: boolean): boolean {
+  return served === 0 && !answered && chunk.toString('latin1', 0, 5) === 'HTTP/';
+}
+
 export type RequestBody = readonly Buffer[] | AsyncIterable<Buffer>;
 
 export interface Exchange {
@@ -30,10 +36,8 @@ export interface Exchange {
 }
 
 /**
- * One socket to php-fpm, kept alive across requests (FCGI_KEEP_CONN). It serves one request at a time,
- * and may hold one more, already written, behind it (pipelining): php-fpm reads it as soon as it has
- * sent the current one's END_REQUEST, with no round trip through our event loop in between. The pool
- * owns the connection; `onDone` and `onClose` report back to it.
+ * One socket to php-fpm, kept alive across requests (FCGI_KEEP_CONN). It serves one request at a
+ * time. The pool owns the connection; `onDone` and `onClose` report back to it.
  */
 export class FcgiConnection {
   readonly socket: Socket;
@@ -41,29 +45,19 @@ export class FcgiConnection {
   /** The request being answered. */
   private current: Exchange | null = null;
   private currentId = 1;
-  /** A request written behind `current`, not started by php-fpm before `current` ends. */
-  private behind: Exchange | null = null;
   /** Any response byte seen for the current exchange (a retry is safe only before that). */
   private answered = false;
-  /** The last request's records are all written (a streamed body may still be on its way). */
-  private written = true;
-  private paused = false;
   private closed = false;
   private connected = false;
   /** Requests completed on this socket; > 0 means a reused connection. */
   served = 0;
-  /** performance.now() at the last END_REQUEST. */
-  lastEndAt = 0;
   idleTimer: NodeJS.Timeout | null = null;
 
   constructor(
     address: FcgiAddress,
     private readonly onDone: (conn: FcgiConnection, reusable: boolean) => void,
-    /**
-     * The socket is gone. `current` is the request it was answering, if any (the pool retries or fails
-     * it); `behind` one that php-fpm never started, safe to send again anywhere.
-     */
-    private readonly onClose: (conn: FcgiConnection, current: Exchange | null, answered: boolean, behind: Exchange | null, err: FcgiError) => void,
+    /** The socket is gone. `current` is the request it was answering, if any (the pool retries or fails it). */
+    private readonly onClose: (conn: FcgiConnection, current: Exchange | null, answered: boolean, err: FcgiError) => void,
   ) {
     this.reader = new RecordReader({
       onStream: (type, id, data) => this.onStream(type, id, data),
@@ -74,7 +68,9 @@ export class FcgiConnection {
       try {
         this.reader.push(chunk);
       } catch (err) {
-        this.fail(new FcgiError('protocol', `bad FastCGI from ${formatAddress(address)}: ${(err as Error).message}`));
+        this.fail(new FcgiError('protocol', speaksHttp(chunk, this.served, this.answered)
+          ? `${formatAddress(address)} answered in HTTP, not FastCGI: is --fpm pointing at a web server instead of php-fpm?`
+          : `bad FastCGI from ${formatAddress(address)}: ${(err as Error).message}`));
       }
     });
     this.socket.once('connect', () => (this.connected = true));
@@ -97,25 +93,11 @@ export class FcgiConnection {
     return this.closed;
   }
 
-  /**
-   * Room for a request behind the current one: none is there yet, the current request is fully
-   * written, and its client reads its response (a paused one would hold the next request back).
-   */
-  get canPipeline(): boolean {
-    return this.current !== null && this.behind === null && this.written && !this.paused && !this.closed;
-  }
-
-  /** Sends a request: the connection must be idle, or `canPipeline`. */
+  /** Sends a request: the connection must be idle. */
   start(exchange: Exchange): void {
-    let id: number;
-    if (this.current === null) {
-      this.current = exchange;
-      this.answered = false;
-      id = this.currentId;
-    } else {
-      this.behind = exchange;
-      id = nextId(this.currentId);
-    }
+    this.current = exchange;
+    this.answered = false;
+    const id = this.currentId;
     const { body, params } = exchange;
     const sync = body === null || Array.isArray(body);
     const chunks = sync ? ((body ?? []) as readonly Buffer[]) : [];
@@ -134,12 +116,11 @@ export class FcgiConnection {
       return;
     }
     this.socket.uncork();
-    this.written = false;
     void this.streamBody(body as AsyncIterable<Buffer>, exchange, id);
   }
 
   private stillSending(exchange: Exchange): boolean {
-    return !this.closed && (this.current === exchange || this.behind === exchange);
+    return !this.closed && this.current === exchange;
   }
 
   /** Writes a large or file-backed body record by record, waiting for the socket to drain. */
@@ -156,10 +137,7 @@ export class FcgiConnection {
           this.socket.on('close', done);
         });
       }
-      if (this.stillSending(exchange)) {
-        this.socket.write(encodeStdinEnd(id));
-        this.written = true;
-      }
+      if (this.stillSending(exchange)) this.socket.write(encodeStdinEnd(id));
     } catch (err) {
       if (this.stillSending(exchange)) this.fail(new FcgiError('closed', `request body failed: ${(err as Error).message}`));
     }
@@ -168,30 +146,22 @@ export class FcgiConnection {
   /** Backpressure from `exchange`'s client; ignored unless it is the one being answered. */
   pause(exchange: Exchange): void {
     if (exchange !== this.current) return;
-    this.paused = true;
     this.socket.pause();
   }
 
   resume(exchange: Exchange): void {
     if (exchange !== this.current) return;
-    this.paused = false;
     this.socket.resume();
   }
 
   /**
    * Drops the connection because `exchange` is over for its caller (client gone, timeout). php-fpm
-   * ignores FCGI_ABORT_REQUEST, so the socket goes; a request behind it is handed back to the pool.
+   * ignores FCGI_ABORT_REQUEST, so the socket goes.
    */
   abort(exchange: Exchange): void {
-    // One written behind cannot be taken back: it runs when its turn comes, and its caller, gone,
-    // ignores the output. Dropping the socket would fail the request in front of it.
-    if (this.behind === exchange) return;
-    if (this.current === exchange) this.current = null;
+    if (this.current !== exchange) return;
+    this.current = null;
     this.socket.destroy();
-  }
-
-  isCurrent(exchange: Exchange): boolean {
-    return this.current === exchange;
   }
 
   /** Closes the connection; only for an idle one (or a pool shutting down). */
@@ -229,16 +199,12 @@ export class FcgiConnection {
       return;
     }
     this.served++;
-    this.lastEndAt = performance.now();
-    // The next request, if one waits behind, is php-fpm's now.
-    this.current = this.behind;
-    this.behind = null;
+    this.current = null;
     this.currentId = nextId(this.currentId);
     this.answered = false;
     // The last stdout of this chunk may have paused the socket (a slow client) just before this
     // END_REQUEST was read from the same chunk: nothing will resume it now, so resume it here, or the
     // next request on this connection never hears back (and a close by php-fpm goes unnoticed).
-    this.paused = false;
     this.socket.resume();
     ex.sink.onEnd(appStatus);
     this.onDone(this, this.reader.atRecordBoundary && !this.closed);
@@ -253,10 +219,9 @@ export class FcgiConnection {
   private closeWith(err: FcgiError): void {
     if (this.closed) return;
     this.closed = true;
-    const { current, behind } = this;
+    const current = this.current;
     this.current = null;
-    this.behind = null;
     if (this.idleTimer) clearTimeout(this.idleTimer);
-    this.onClose(this, current, this.answered, behind, err);
+    this.onClose(this, current, this.answered, err);
   }
 }

@@ -11,6 +11,7 @@ export type FcgiErrorKind =
   | 'protocol' // broken framing or an unexpected record
   | 'overloaded' // END_REQUEST with FCGI_OVERLOADED
   | 'busy' // our own pool queue is full
+  | 'queue-timeout' // waited in our queue past its deadline
   | 'closing'; // the client is shutting down
 
 export class FcgiError extends Error {
@@ -31,6 +32,7 @@ export class FcgiError extends Error {
         return 504;
       case 'overloaded':
       case 'busy':
+      case 'queue-timeout':
       case 'closing':
         return 503;
       default:

@@ -1,6 +1,6 @@
-// Pipelining: with every connection busy, a waiting request is written behind a running one on the
-// same php-fpm socket. These run against one worker and one connection, so every second request is
-// pipelined, and check that nothing is lost or run twice when the request in front fails.
+// One worker, one connection: every other request waits in the bridge's queue (it is never written
+// behind a running one: pipelining was removed, issue 9). Nothing is lost or run twice when the
+// request in front fails or its client leaves.
 import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPhpFpm, type PhpFpm } from '../helpers/php-fpm.ts';
@@ -9,7 +9,7 @@ import { request, sleep, startBridge, type Running } from './support.ts';
 const workerPids = (master: number) =>
   execFileSync('ps', ['-o', 'pid=', '--ppid', String(master)]).toString().trim().split(/\s+/).filter(Boolean).map(Number);
 
-describe('pipelined requests on one php-fpm connection', () => {
+describe('queued requests on one php-fpm connection', () => {
   let fpm: PhpFpm;
   let bridge: Running;
 
@@ -31,7 +31,7 @@ describe('pipelined requests on one php-fpm connection', () => {
     expect(bridge.bridge.client.stats.open).toBe(1);
   });
 
-  it('a client leaving does not fail the request pipelined behind it', async () => {
+  it('a client leaving does not fail the request queued behind it', async () => {
     const ac = new AbortController();
     const first = fetch(`http://127.0.0.1:${bridge.port}/slow.php?ms=400`, { signal: ac.signal }).catch((e: Error) => e.name);
     await sleep(50);
@@ -44,7 +44,7 @@ describe('pipelined requests on one php-fpm connection', () => {
     expect(r.body.toString()).toBe('Hello from PHP');
   });
 
-  it('a request behind one whose worker dies is sent again and answered (it never ran)', async () => {
+  it('a POST queued behind one whose worker dies gets a fresh connection and is answered, run once', async () => {
     // A POST in front: not retried once its worker died mid-script (a GET would be, and succeed).
     const first = request(bridge.port, '/slow.php?ms=1500', { method: 'POST', body: 'x' });
     await sleep(200);
