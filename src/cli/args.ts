@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import mri from 'mri';
 import proxyAddr from 'proxy-addr';
 import { DEFAULTS } from '../bridge/options.ts';
@@ -61,6 +62,8 @@ export interface CliConfig {
   trustProxy: string[];
   /** How long in-flight requests get to finish on SIGTERM. */
   shutdownTimeoutMs: number;
+  /** `--workers N|auto`: processes sharing the port (1: this process serves, no cluster). */
+  workers: number;
 }
 
 /** Default grace for in-flight requests on a stop signal. */
@@ -72,7 +75,7 @@ const STRING_FLAGS = [
   'php-fpm-bin', 'php-ini', 'php-fpm-conf', 'rewrite', 'config',
   'max-header-size', 'max-headers', 'header-timeout', 'body-timeout', 'keepalive-timeout', 'app-timeout',
   'trust-proxy', 'shutdown-timeout', 'fastcgi-listen',
-  'log-format',
+  'log-format', 'workers',
 ];
 /** Flags that configure the php-fpm fpm-bridge spawns: meaningless with --fpm. */
 const SPAWN_FLAGS = ['php-fpm-bin', 'php-ini', 'php-fpm-conf'];
@@ -182,6 +185,7 @@ export function parseArgs(argv: readonly string[]): CliConfig {
     appTimeoutMs: parsed('app-timeout', parseDuration, DEFAULTS.appTimeoutMs),
     trustProxy: parseTrustProxy(many('trust-proxy')),
     shutdownTimeoutMs: parsed('shutdown-timeout', parseDuration, SHUTDOWN_TIMEOUT_MS),
+    workers: noWatchWith(parsed('workers', parseWorkers, 1), Boolean(a.watch)),
   };
 }
 
@@ -194,6 +198,18 @@ function parseTrustProxy(values: string[]): string[] {
     throw new UsageError(`--trust-proxy: ${(err as Error).message} (want addresses or CIDR ranges, e.g. 10.0.0.0/8,::1, or loopback)`);
   }
   return list;
+}
+
+/** `--workers 4` or `--workers auto` (the cores this process may run on). */
+export function parseWorkers(s: string): number {
+  if (s === 'auto') return availableParallelism();
+  if (!/^\d+$/.test(s) || Number(s) < 1 || Number(s) > 1024) throw new Error(`want a number of processes from 1 to 1024, or auto (got "${s}")`);
+  return Number(s);
+}
+
+function noWatchWith(workers: number, watch: boolean): number {
+  if (workers > 1 && watch) throw new UsageError('--watch reloads the app in one process: drop --workers (with --workers, SIGHUP reloads the app)');
+  return workers;
 }
 
 function parseLogFormat(s: string): 'text' | 'json' {

@@ -68,6 +68,12 @@ Hardening (see SECURITY.md):
                            ${DEFAULTS.appTimeoutMs / 1000}s); else 504, or the connection is cut mid-response
   --shutdown-timeout <t>   on SIGTERM, in-flight requests get this long to finish (default ${SHUTDOWN_TIMEOUT_MS / 1000}s)
 
+Processes:
+  --workers <n|auto>       n processes share the port (auto: one per core), one php-fpm for all;
+                           --fpm-connections is then split between them. SIGHUP starts new workers
+                           (the app loaded afresh) and retires the old ones once they finish; a
+                           worker that dies is replaced. Default 1: this process serves
+
 Serving the app to nginx:
   --fastcgi-listen <addr>  also serve the app over FastCGI on a socket path or [host:]port, for an nginx
                            kept in front (error_page 404 = @app; location @app { fastcgi_pass ...; })
@@ -84,4 +90,4 @@ Development and output:
   -v, --version            the version
 
 Sizes take k, m, g; times take ms, s, m (a bare number is seconds).
-Exit codes: 0 after a clean stop (SIGINT/SIGTERM/SIGHUP), 1 when start-up fails, 2 for bad flags.`;
+Exit codes: 0 after a clean stop (SIGINT/SIGTERM; SIGHUP too, without --workers), 1 when start-up fails, 2 for bad flags.`;

@@ -17,7 +17,8 @@ import { parseArgs, UsageError, type CliConfig } from './args.ts';
 import { banner } from './banner.ts';
 import { HELP, USAGE } from './help.ts';
 import { startPhpBackend, type PhpBackend } from './php-backend.ts';
-import { captureStopSignal, shutdown, stopSignal } from './shutdown.ts';
+import { captureStopSignal, shutdown, STOP_SIGNALS, stopSignal } from './shutdown.ts';
+import { runPrimary, workerBackend, workerReady, workerRetired, workerShare } from './workers.ts';
 
 /** Exit codes scripts can rely on. */
 const EXIT = { ok: 0, startup: 1, usage: 2 } as const;
@@ -39,7 +40,12 @@ async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`fpm-bridge ${VERSION}\n`);
     return EXIT.ok;
   }
-  const firstSignal = captureStopSignal();
+  // With --workers, SIGHUP reloads the workers (the primary's business): only these two stop.
+  const share = workerShare();
+  const cluster = share !== null || config.workers > 1;
+  const stopSignals = cluster ? (['SIGINT', 'SIGTERM'] as const) : STOP_SIGNALS;
+  // A worker stops when the primary retires it, never on a signal.
+  const firstSignal: Promise<string> = share ? workerRetired() : captureStopSignal(stopSignals);
   // --quiet drops the access lines; PHP's stderr then shows as it comes instead of under them.
   const logger = config.logFormat === 'json' ? jsonLogger(undefined, undefined, { access: !config.quiet }) : textLogger(undefined, undefined, { access: !config.quiet });
   const fail = (message: string): number => {
@@ -48,6 +54,28 @@ async function main(argv: readonly string[]): Promise<number> {
   };
 
   if (!isDirectory(config.root)) return fail(`--root ${config.root} is not a directory: give the directory your PHP files are in (e.g. --root public).`);
+  if (cluster && !share) {
+    // The primary: php-fpm, then the workers; it serves nothing itself.
+    let php: PhpBackend;
+    try {
+      php = await startPhpBackend(config, config.maxBody, logger);
+    } catch (err) {
+      if (err instanceof FpmStartError) return fail(err.message);
+      throw err;
+    }
+    process.on('exit', () => php.killNow());
+    return runPrimary({
+      workers: config.workers,
+      php,
+      logger,
+      shutdownTimeoutMs: config.shutdownTimeoutMs,
+      stop: firstSignal as Promise<NodeJS.Signals>,
+      onServing: (url) => {
+        logger.info(banner({ url, root: resolve(config.root), frontController: config.frontController, php: php.describe, app: config.app, watch: config.watch }));
+        if (config.open) openBrowser(url);
+      },
+    });
+  }
   let app: NodeListener | undefined;
   let reloader: AppReloader | undefined;
   if (config.app) {
@@ -67,7 +95,7 @@ async function main(argv: readonly string[]): Promise<number> {
 
   let php: PhpBackend;
   try {
-    php = await startPhpBackend(config, config.maxBody, logger);
+    php = share ? workerBackend(share) : await startPhpBackend(config, config.maxBody, logger);
   } catch (err) {
     if (err instanceof FpmStartError) return fail(err.message);
     throw err;
@@ -104,19 +132,20 @@ async function main(argv: readonly string[]): Promise<number> {
       return fail(`cannot serve the app over FastCGI on ${config.fastcgiListen}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
   }
-  logger.info(banner({ url: listening.url, root: resolve(config.root), frontController: config.frontController, php: php.describe, app: config.app, watch: config.watch }));
-  if (fastcgi && config.fastcgiListen) {
+  if (share) workerReady(listening.url);
+  else logger.info(banner({ url: listening.url, root: resolve(config.root), frontController: config.frontController, php: php.describe, app: config.app, watch: config.watch }));
+  if (fastcgi && config.fastcgiListen && !share) {
     const at = config.fastcgiListen;
     logger.info(`  the app over FastCGI on ${at} (for nginx: fastcgi_pass ${at.includes('/') ? 'unix:' : ''}${at};)`);
   }
-  if (config.open) openBrowser(listening.url);
+  if (config.open && !share) openBrowser(listening.url);
 
   const signal = await firstSignal;
   reloader?.close();
   void fastcgi?.close();
-  logger.info(`${signal}: stopping (send it again to stop at once)`);
+  if (!share) logger.info(`${signal}: stopping (send it again to stop at once)`);
   // A second signal means now: php-fpm is killed outright on the way out (the 'exit' hook).
-  await Promise.race([shutdown(listening, bridge, php, config.shutdownTimeoutMs), stopSignal()]);
+  await Promise.race([shutdown(listening, bridge, php, config.shutdownTimeoutMs), share ? new Promise(() => {}) : stopSignal(stopSignals)]);
   return EXIT.ok;
 }
 

@@ -12,23 +12,23 @@ export const STOP_SIGNALS: readonly NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SI
  * work, so a signal that comes while php-fpm starts or the port opens is not the default action
  * (death with php-fpm's temp dir left) but a clean stop as soon as start-up is done.
  */
-export function captureStopSignal(): Promise<NodeJS.Signals> {
-  const first = stopSignal();
+export function captureStopSignal(signals: readonly NodeJS.Signals[] = STOP_SIGNALS): Promise<NodeJS.Signals> {
+  const first = stopSignal(signals);
   // A second signal means now, also while start-up is still running (a php-fpm that hangs on start):
   // exit at once; the 'exit' hook kills a spawned php-fpm.
   void first.then(() => {
-    for (const s of STOP_SIGNALS) process.once(s, () => process.exit(0));
+    for (const s of signals) process.once(s, () => process.exit(0));
   });
   return first;
 }
 
-export function stopSignal(): Promise<NodeJS.Signals> {
+export function stopSignal(signals: readonly NodeJS.Signals[] = STOP_SIGNALS): Promise<NodeJS.Signals> {
   return new Promise((resolve) => {
     const on = (signal: NodeJS.Signals) => {
-      for (const s of STOP_SIGNALS) process.off(s, on);
+      for (const s of signals) process.off(s, on);
       resolve(signal);
     };
-    for (const s of STOP_SIGNALS) process.on(s, on);
+    for (const s of signals) process.on(s, on);
   });
 }
 

@@ -53,6 +53,8 @@ export const SERVER_DEFAULTS = {
 export function listen(handler: (req: IncomingMessage, res: ServerResponse) => void, at: ListenAddress, limits: ServerLimits = {}): Promise<Listening> {
   const maxHeaders = limits.maxHeaders ?? SERVER_DEFAULTS.maxHeaders;
   const headerTimeoutMs = limits.headerTimeoutMs ?? SERVER_DEFAULTS.headerTimeoutMs;
+  /** Set by close(): responses from then on say Connection: close, so kept-alive clients move on. */
+  let draining = false;
   const server = createServer(
     {
       maxHeaderSize: limits.maxHeaderSize ?? SERVER_DEFAULTS.maxHeaderSize,
@@ -72,6 +74,7 @@ export function listen(handler: (req: IncomingMessage, res: ServerResponse) => v
         sendError(res, 431, `more than ${maxHeaders} header fields`, { connection: 'close' });
         return;
       }
+      if (draining) res.shouldKeepAlive = false;
       handler(req, res);
     },
   );
@@ -88,6 +91,7 @@ export function listen(handler: (req: IncomingMessage, res: ServerResponse) => v
         url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}/`,
         close: () =>
           new Promise((done) => {
+            draining = true;
             // Kept-alive connections that finish their response later are idle from then on, but
             // Node only closes the ones idle right now: sweep until the last one has gone.
             const sweep = setInterval(() => server.closeIdleConnections(), 100);
