@@ -116,7 +116,7 @@ describe('--workers (CLI)', () => {
     const loops = Array.from({ length: 4 }, loop);
     await sleep(300);
     child.kill('SIGHUP');
-    await waitFor(() => /reloaded: workers/.test(stderr.slice(marker)), 40_000, 'the reload').catch((err: Error) => {
+    await waitFor(() => /reloaded: workers/.test(stderr.slice(marker)), 70_000, 'the reload').catch((err: Error) => {
       stop = true;
       throw new Error(`${err.message}\n${stderr.slice(marker)}`);
     });
@@ -134,7 +134,7 @@ describe('--workers (CLI)', () => {
     // The new generation served during the loop too.
     expect([...now].some((p) => seen.has(p))).toBe(true);
     expect(alive(child.pid!)).toBe(true);
-  }, 60_000);
+  }, 100_000);
 
   it('SIGTERM stops every worker and php-fpm, exit 0', async () => {
     const workers = await pidsServing(port, 6);
