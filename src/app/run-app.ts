@@ -1,17 +1,33 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { sendError } from '../http/error-response.ts';
+import { ownMethods, type ResponseMethods } from '../http/response-methods.ts';
 import type { Logger } from '../log/logger.ts';
 import type { NodeListener } from './app-module.ts';
 import type { AppWatchdog } from './app-watchdog.ts';
+import { interceptNotFound } from './fallback-response.ts';
+import { guardFraming } from './response-framing.ts';
 
 /**
  * Calls the app and makes its failures the bridge's problem, not the process's: a synchronous throw or
  * a rejected promise becomes a 500 for that request (logged with its stack) and the server goes on.
  * A write after end (Node reports it as an 'error' on the response, which would otherwise crash the
- * process) is logged and goes nowhere. `watchdog` enforces --app-timeout.
+ * process) is logged and goes nowhere. The response's framing is the bridge's (response-framing.ts).
+ * `watchdog` enforces --app-timeout. With `onDecline`, an app's 404 is not sent: onDecline gets Node's
+ * own methods to answer in its place (fallback-response.ts).
  */
-export function runApp(app: NodeListener, req: IncomingMessage, res: ServerResponse, logger: Logger, watchdog: AppWatchdog | null): void {
+export function runApp(
+  app: NodeListener,
+  req: IncomingMessage,
+  res: ServerResponse,
+  logger: Logger,
+  watchdog: AppWatchdog | null,
+  onDecline?: (node: ResponseMethods) => void,
+): void {
   res.on('error', (err) => logger.error(`the app misused the response to ${req.method} ${req.url}`, err));
+  const node = onDecline ? ownMethods(res) : null;
+  guardFraming(req, res, { report: (message) => logger.error(`${req.method} ${req.url}: ${message}`) });
+  // Under the framing guard's methods, so the app's answer, once it stands, is still guarded.
+  if (onDecline) interceptNotFound(res, () => onDecline(node!));
   watchdog?.watch(req, res);
   try {
     const result = app(req, res);

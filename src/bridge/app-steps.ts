@@ -1,4 +1,3 @@
-import { interceptNotFound } from '../app/fallback-response.ts';
 import { replayRequest } from '../app/replay-request.ts';
 import { runApp } from '../app/run-app.ts';
 import { sendError } from '../http/error-response.ts';
@@ -19,12 +18,11 @@ export function appFallbackStep(parts: BridgeParts): Step {
     const { req, res, held } = ctx;
     if (held && app) {
       let servedBy: ServedBy = 'php→app';
-      interceptNotFound(res, (real) => {
+      runApp(app, replayRequest(req, ctx.body!), res, logger, watchdog, (node) => {
         servedBy = 'php';
-        const warning = sendHeld(res, held, real);
+        const warning = sendHeld(res, held, node);
         if (warning) logger.warn(`${req.method} ${req.url}: ${warning}`);
       });
-      runApp(app, replayRequest(req, ctx.body!), res, logger, watchdog);
       await finished(res);
       return servedBy;
     }
