@@ -129,7 +129,7 @@ async function main(argv: readonly string[]): Promise<number> {
       await listening.close();
       await bridge.close();
       await php.stop();
-      return fail(`cannot serve the app over FastCGI on ${config.fastcgiListen}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      return fail(`cannot serve the app over FastCGI on ${config.fastcgiListen}: ${(err as Error).message}`);
     }
   }
   if (share) workerReady(listening.url);

@@ -33,6 +33,8 @@ export interface NginxOptions {
    * still follows it.
    */
   locations?: string;
+  /** Inserted in the http block, before the server (an upstream with keepalive). */
+  extraHttp?: string;
 }
 
 export interface Nginx {
@@ -349,6 +351,7 @@ http {
   default_type application/octet-stream;
   access_log ${join(dir, 'access.log')};
   ${temp('client_body')} ${temp('proxy')} ${temp('fastcgi')} ${temp('uwsgi')} ${temp('scgi')}
+${opts.extraHttp ?? ''}
   server {
     listen 127.0.0.1:${port};
     server_name localhost;

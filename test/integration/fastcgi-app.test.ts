@@ -14,10 +14,11 @@ describe('the app over FastCGI behind nginx (--fastcgi-listen)', () => {
   let bridge: ChildProcess;
   let dir: string;
   let output = '';
+  let appSocket: string;
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'fpm-bridge-fcgi-app-'));
-    const appSocket = join(dir, 'app.sock');
+    appSocket = join(dir, 'app.sock');
     fpm = await startPhpFpm({ workers: 2 });
     const port = await freePort();
     bridge = spawn(process.execPath, ['scripts/fpm-bridge.mjs', '--fpm', fpm.socket, '--root', FIXTURES, '--app', 'php/demo/apps/listener.ts',
@@ -63,4 +64,17 @@ describe('the app over FastCGI behind nginx (--fastcgi-listen)', () => {
     expect(declined.status).toBe(404);
     expect(declined.body.toString()).toBe('not found in the app\n');
   });
+
+  it('a second bridge on the same socket exits 1 with a clear error, and the first keeps serving nginx', async () => {
+    const port = await freePort();
+    const second = spawn(process.execPath, ['scripts/fpm-bridge.mjs', '--fpm', fpm.socket, '--root', FIXTURES, '--app', 'php/demo/apps/listener.ts',
+      '--listen', `127.0.0.1:${port}`, '--fastcgi-listen', appSocket], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    second.stdout!.on('data', (b: Buffer) => (text += b.toString()));
+    second.stderr!.on('data', (b: Buffer) => (text += b.toString()));
+    const code = await new Promise((r) => second.once('exit', r));
+    expect(code).toBe(1);
+    expect(text).toContain(`cannot serve the app over FastCGI on ${appSocket}: another process is already serving on ${appSocket}`);
+    expect((await request(nginx.port, '/hello')).body.toString()).toBe('Hello from a plain listener\n');
+  }, 20_000);
 });
