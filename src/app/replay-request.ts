@@ -35,6 +35,8 @@ export function replayRequest(original: IncomingMessage, body: BufferedBody): In
     if (!copy.push(chunk)) source.pause();
   });
   source.on('end', () => copy.push(null));
-  source.on('error', (err) => copy.destroy(err));
+  // Disposed under an app that stopped reading (its response ended first): end quietly, since an
+  // 'error' nobody listens for would be thrown. An app that listens still hears a real read error.
+  source.on('error', (err) => copy.destroy(copy.listenerCount('error') > 0 ? err : undefined));
   return copy;
 }

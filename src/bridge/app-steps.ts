@@ -49,7 +49,7 @@ export async function serveApp(parts: BridgeParts, ctx: RequestContext): Promise
   }
   // Read first, so the app never sees more than --max-body (a chunked body declares no length)
   // and a stalled body times out here; the app reads a replay of it.
-  const body = ctx.body ?? (ctx.body = await readBodyOrAnswer(req, res, bodyLimits));
+  const body = ctx.body ?? (ctx.body = await readBodyOrAnswer(req, res, bodyLimits, logger));
   if (!body) return 'bridge';
   runApp(app!, replayRequest(req, body), res, logger, watchdog);
   await finished(res);

@@ -7,6 +7,8 @@ import { parseAddress } from '../fastcgi/address.ts';
 import { FcgiClient } from '../fastcgi/client.ts';
 import type { Param } from '../fastcgi/name-value.ts';
 import { sendError } from '../http/error-response.ts';
+import { MemoryBudget } from '../http/request-body.ts';
+import { SpoolDir } from '../http/spool.ts';
 import { silentLogger, type ServedBy } from '../log/logger.ts';
 import { cachedLookup } from '../route/cached-lookup.ts';
 import { fsLookup } from '../route/file-lookup.ts';
@@ -44,7 +46,8 @@ export function createBridge(options: BridgeOptions): Bridge {
     bodyLimits: {
       maxBody: options.maxBody ?? DEFAULTS.maxBody,
       memoryLimit: options.bodyMemoryLimit ?? DEFAULTS.bodyMemoryLimit,
-      spoolDir: options.spoolDir ?? tmpdir(),
+      budget: new MemoryBudget(options.bodyMemoryBudget ?? DEFAULTS.bodyMemoryBudget),
+      spool: new SpoolDir(options.spoolDir ?? tmpdir()),
       idleTimeoutMs: options.bodyTimeoutMs ?? DEFAULTS.bodyTimeoutMs,
     },
     watchdog: appTimeoutMs > 0 ? new AppWatchdog(appTimeoutMs, logger) : null,
@@ -147,5 +150,9 @@ export function createBridge(options: BridgeOptions): Bridge {
     });
   }
 
-  return { handle, close: () => parts.client.close(), client: parts.client, events };
+  const close = async () => {
+    await parts.client.close();
+    parts.bodyLimits.spool.close();
+  };
+  return { handle, close, client: parts.client, events };
 }

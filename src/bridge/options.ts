@@ -27,7 +27,17 @@ export interface BridgeOptions extends ServerLimits {
   maxBody?: number;
   /** Bodies larger than this are spooled to a file in `spoolDir` instead of memory. */
   bodyMemoryLimit?: number;
-  /** Where spooled bodies go (default: the OS temp dir); files are created 0600 and removed after the request. */
+  /**
+   * Most bytes of request bodies held in memory at once, across all connections; past it bodies are
+   * spooled to disk (issue 9: 300 slow 1 MiB uploads no longer cost 300 MiB that stay allocated).
+   */
+  bodyMemoryBudget?: number;
+  /**
+   * Where the bridge makes its private spool directory (`fpm-bridge-spool-<pid>-XXXXXX`, 0700) for
+   * bodies past the memory limits; default: the OS temp dir. Files in it are 0600, randomly named and
+   * removed when their response ends; the directory is removed on close, and a later bridge removes
+   * one left by a killed process.
+   */
   spoolDir?: string;
   /** Extra FastCGI params (`--param NAME=VALUE`), sent after the built-in ones. */
   params?: ReadonlyArray<readonly [string, string]>;
@@ -63,6 +73,8 @@ export const DEFAULTS = {
   indexFiles: ['index.php', 'index.html'],
   maxBody: 64 * 1024 * 1024,
   bodyMemoryLimit: 1024 * 1024,
+  /** 16 bodies of the 1 MiB limit; beyond, disk (nginx keeps 16 KiB per body, then a temp file). */
+  bodyMemoryBudget: 16 * 1024 * 1024,
   /** Debian's www pool has pm.max_children = 5; an idle kept connection holds a worker, so stay under. */
   fpmConnections: 4,
   fpmQueue: 1024,

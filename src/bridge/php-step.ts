@@ -24,7 +24,7 @@ export function phpStep(parts: BridgeParts, holdForApp: boolean): Step {
   return async (ctx: RequestContext): Promise<ServedBy | null> => {
     const { req, res, route, target } = ctx;
     if (route?.kind !== 'php') return null;
-    const body = ctx.body ?? (ctx.body = await readBodyOrAnswer(req, res, bodyLimits));
+    const body = ctx.body ?? (ctx.body = await readBodyOrAnswer(req, res, bodyLimits, logger));
     if (!body) return 'bridge';
     const socket = req.socket;
     const params = encodeParams(

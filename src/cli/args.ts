@@ -37,6 +37,8 @@ export interface CliConfig {
   listen: ListenAddress;
   frontController: string | undefined;
   maxBody: number;
+  /** `--body-memory`: memory for request bodies in flight, all connections together. */
+  bodyMemoryBudget: number;
   params: Array<[string, string]>;
   serverName: string | undefined;
   /** Undefined: as many as the spawned pool has workers, or DEFAULTS.fpmConnections with --fpm. */
@@ -70,7 +72,7 @@ export interface CliConfig {
 export const SHUTDOWN_TIMEOUT_MS = 30_000;
 
 const STRING_FLAGS = [
-  'fpm', 'root', 'app', 'listen', 'index', 'max-body', 'param', 'server-name',
+  'fpm', 'root', 'app', 'listen', 'index', 'max-body', 'body-memory', 'param', 'server-name',
   'fpm-connections', 'fpm-queue', 'fpm-queue-timeout', 'connect-timeout', 'fpm-timeout', 'idle-timeout', 'send-timeout',
   'php-fpm-bin', 'php-ini', 'php-fpm-conf', 'rewrite', 'config',
   'max-header-size', 'max-headers', 'header-timeout', 'body-timeout', 'keepalive-timeout', 'app-timeout',
@@ -158,6 +160,7 @@ export function parseArgs(argv: readonly string[]): CliConfig {
     listen: parsed('listen', parseListen, { host: '127.0.0.1', port: 8080 }),
     frontController: one('index'),
     maxBody: parsed('max-body', parseSize, DEFAULTS.maxBody),
+    bodyMemoryBudget: parsed('body-memory', parseSize, DEFAULTS.bodyMemoryBudget),
     params,
     serverName: one('server-name'),
     fpmConnections: parsed('fpm-connections', count, undefined),

@@ -20,6 +20,9 @@ and stops it on exit. With --fpm, it uses the php-fpm you run.
   --index <script>         front controller for paths that are no file (try_files ... /index.php)
   --max-body <size>        largest request body (default ${DEFAULTS.maxBody / 1024 / 1024}m); larger gets 413. The spawned
                            php-fpm gets the same post_max_size and upload_max_filesize
+  --body-memory <size>     memory for request bodies in flight, all connections together (default
+                           ${DEFAULTS.bodyMemoryBudget / 1024 / 1024}m); beyond it, and for any body over 1m, they spool to a private
+                           0700 directory in TMPDIR
   --param NAME=VALUE       extra FastCGI param, repeatable (sent after the built-in ones)
   --server-name <name>     SERVER_NAME (default: the Host header's name)
   --config <file.json>     flags from a JSON file ({"root": "public", "rewrite": [...]}); flags given

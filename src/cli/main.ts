@@ -1,4 +1,5 @@
 import { statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
 import { loadApp } from '../app/load-app.ts';
 import type { NodeListener } from '../app/app-module.ts';
@@ -10,6 +11,7 @@ import { FpmStartError } from '../fpm/errors.ts';
 import { serveAppOverFastCGI, type FastCGIAppServer } from '../http/fastcgi-app-server.ts';
 import { runApp } from '../app/run-app.ts';
 import { listen, type Listening } from '../http/listen.ts';
+import { sweepStaleSpoolDirs } from '../http/spool.ts';
 import { silentLogger } from '../log/logger.ts';
 import { textLogger } from '../log/text-logger.ts';
 import { VERSION } from '../version.ts';
@@ -53,6 +55,9 @@ async function main(argv: readonly string[]): Promise<number> {
     return EXIT.startup;
   };
 
+  // A bridge killed with -9 leaves its spool directory behind: the next one removes it.
+  const swept = sweepStaleSpoolDirs(tmpdir());
+  if (swept.length > 0) logger.info(`removed ${swept.length} stale spool director${swept.length === 1 ? 'y' : 'ies'} of stopped bridges: ${swept.join(', ')}`);
   if (!isDirectory(config.root)) return fail(`--root ${config.root} is not a directory: give the directory your PHP files are in (e.g. --root public).`);
   if (cluster && !share) {
     // The primary: php-fpm, then the workers; it serves nothing itself.

@@ -1,12 +1,12 @@
-import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
-import { unlink } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
-import { join } from 'node:path';
+import { SpoolError, type SpoolDir, type SpoolFile } from './spool.ts';
 
 /**
  * The whole request body, kept so it can be sent to PHP and then replayed to the app. Small bodies
- * stay in memory; past a threshold the body is spooled to a private temp file (nginx's
- * client_body_buffer_size / client_body_temp_path), so a 500 MiB upload costs bounded memory.
+ * stay in memory while the bridge's body budget allows; past `memoryLimit`, or when the bodies in
+ * flight across all connections fill the budget, the body is spooled to a private temp file
+ * (nginx's client_body_buffer_size / client_body_temp_path), so neither one 500 MiB upload nor 300
+ * slow 1 MiB ones cost more than the budget.
  */
 export interface BufferedBody {
   size: number;
@@ -15,21 +15,36 @@ export interface BufferedBody {
   file: string | null;
   /** A fresh read of the whole body each time it is iterated (a retry reads it again). */
   stream(): AsyncIterable<Buffer>;
-  /** Removes the spool file, if any. */
-  dispose(): Promise<void>;
+  /**
+   * Gives the memory back to the budget, or closes every read of the spool file and removes it.
+   * Called once the response ended or the client left; more calls do nothing.
+   */
+  dispose(): void;
+}
+
+/**
+ * Bytes of request bodies held in memory, across all connections of one bridge. A counter, nothing
+ * more: a small body pays one addition when it arrives and one subtraction when its response ends.
+ */
+export class MemoryBudget {
+  used = 0;
+  constructor(readonly limit: number) {}
 }
 
 export interface BodyLimits {
   /** Largest body accepted (413 beyond). */
   maxBody: number;
-  /** Bodies larger than this go to a file in `spoolDir`. */
+  /** Bodies larger than this go to a spool file whatever the budget. */
   memoryLimit: number;
-  spoolDir: string;
+  /** Shared by all requests: once full, further bodies go to a spool file. */
+  budget: MemoryBudget;
+  spool: SpoolDir;
   /** Fails with BodyTimeoutError when the client sends nothing for this long (0: never). */
   idleTimeoutMs?: number;
 }
 
-function memoryBody(chunks: Buffer[], size: number): BufferedBody {
+function memoryBody(chunks: Buffer[], size: number, budget: MemoryBudget | null): BufferedBody {
+  let held = budget;
   return {
     size,
     chunks,
@@ -37,21 +52,24 @@ function memoryBody(chunks: Buffer[], size: number): BufferedBody {
     async *stream() {
       yield* chunks;
     },
-    dispose: () => Promise.resolve(),
+    dispose() {
+      if (held) held.used -= size;
+      held = null;
+    },
   };
 }
 
-function fileBody(file: string, size: number): BufferedBody {
+function fileBody(file: SpoolFile): BufferedBody {
   return {
-    size,
+    size: file.size,
     chunks: null,
-    file,
-    stream: () => createReadStream(file, { highWaterMark: 64 * 1024 }),
-    dispose: () => unlink(file).catch(() => {}),
+    file: file.path,
+    stream: () => file.read(),
+    dispose: () => file.dispose(),
   };
 }
 
-export const EMPTY_BODY: BufferedBody = memoryBody([], 0);
+export const EMPTY_BODY: BufferedBody = memoryBody([], 0, null);
 
 export class BodyTooLargeError extends Error {
   override name = 'BodyTooLargeError';
@@ -81,11 +99,11 @@ export function declaredTooLarge(req: IncomingMessage, limit: number): boolean {
   return cl !== undefined && Number(cl) > limit;
 }
 
-let spoolCounter = 0;
-
 /**
- * Reads the body, failing with BodyTooLargeError as soon as it passes `maxBody`. Reading from the
- * client pauses while the spool file catches up, so memory stays bounded.
+ * Reads the body, failing with BodyTooLargeError as soon as it passes `maxBody`. Spool writes are
+ * synchronous (see SpoolFile), so what does not fit the budget leaves memory as it arrives. A spool
+ * file that cannot be written fails with SpoolError (its status says 507 or 503), never as if the
+ * client had gone.
  */
 export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<BufferedBody> {
   if (!hasBody(req)) {
@@ -93,65 +111,78 @@ export function readBody(req: IncomingMessage, limits: BodyLimits): Promise<Buff
     return Promise.resolve(EMPTY_BODY);
   }
   if (declaredTooLarge(req, limits.maxBody)) return Promise.reject(new BodyTooLargeError(limits.maxBody));
+  const { budget } = limits;
+  // A body declared bigger than its memory share goes to the file from its first byte.
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  const spoolAtOnce = declared > limits.memoryLimit;
   return new Promise((resolve, reject) => {
     let chunks: Buffer[] = [];
     let size = 0;
-    let spool: WriteStream | null = null;
-    let spoolPath = '';
-    // Between two reads, like nginx's client_body_timeout; not while we hold the client back.
-    let waitingForSpool = false;
+    /** Bytes of this body counted in the budget (until it spools, or its dispose). */
+    let held = 0;
+    let spool: SpoolFile | null = null;
+    let settled = false;
+    // Between two reads, like nginx's client_body_timeout.
     const idleMs = limits.idleTimeoutMs ?? 0;
     let idle: NodeJS.Timeout | null = null;
     const armIdle = () => {
       if (idleMs <= 0) return;
       if (idle) idle.refresh();
-      else idle = setTimeout(() => (waitingForSpool ? armIdle() : fail(new BodyTimeoutError(idleMs))), idleMs);
+      else idle = setTimeout(() => fail(new BodyTimeoutError(idleMs)), idleMs);
     };
     armIdle();
+    const release = () => {
+      budget.used -= held;
+      held = 0;
+    };
     const fail = (err: Error) => {
+      if (settled) return;
+      settled = true;
       cleanup();
-      req.pause();
-      if (spool) {
-        // Unlinked once closed: the file is created asynchronously, an earlier unlink could miss it.
-        const file = spoolPath;
-        const remove = () => void unlink(file).catch(() => {});
-        if (spool.closed) remove();
-        else spool.once('close', remove);
-        spool.destroy();
-      }
+      release();
+      chunks = [];
+      // A client still sending is drained, not paused, so it reads our answer instead of a reset.
+      if (err instanceof SpoolError) req.resume();
+      else req.pause();
+      spool?.dispose();
       reject(err);
     };
     const onData = (chunk: Buffer) => {
       armIdle();
       size += chunk.length;
       if (size > limits.maxBody) return fail(new BodyTooLargeError(limits.maxBody));
-      if (!spool && size > limits.memoryLimit) {
-        spoolPath = join(limits.spoolDir, `body-${process.pid}-${++spoolCounter}`);
-        // 'wx' and 0600: a fresh private file, never one an attacker placed there.
-        spool = createWriteStream(spoolPath, { flags: 'wx', mode: 0o600 });
-        spool.on('error', fail);
-        spool.on('drain', () => {
-          waitingForSpool = false;
-          armIdle();
-          req.resume();
-        });
-        for (const c of chunks) spool.write(c);
-        chunks = [];
-      }
-      if (spool) {
-        if (!spool.write(chunk)) {
-          waitingForSpool = true;
-          req.pause();
+      try {
+        if (spool) return spool.write(chunk);
+        if (!spoolAtOnce && size <= limits.memoryLimit && budget.used + chunk.length <= budget.limit) {
+          budget.used += chunk.length;
+          held += chunk.length;
+          chunks.push(chunk);
+          return;
         }
-      } else {
-        chunks.push(chunk);
+        spool = limits.spool.create();
+        for (const c of chunks) spool.write(c);
+        spool.write(chunk);
+        chunks = [];
+        release();
+      } catch (err) {
+        fail(err instanceof SpoolError ? err : new SpoolError(limits.spool.base, err as NodeJS.ErrnoException));
       }
     };
     const onEnd = () => {
       cleanup();
-      if (!spool) return resolve(memoryBody(chunks, size));
-      const file = spoolPath;
-      spool.end(() => resolve(fileBody(file, size)));
+      settled = true;
+      if (spool) {
+        try {
+          spool.end();
+        } catch (err) {
+          settled = false;
+          return fail(new SpoolError(spool.dir, err as NodeJS.ErrnoException));
+        }
+        return resolve(fileBody(spool));
+      }
+      // One buffer instead of many small socket reads: fewer live allocations while it waits.
+      if (chunks.length > 1) chunks = [Buffer.concat(chunks, size)];
+      resolve(memoryBody(chunks, size, held > 0 ? budget : null));
     };
     const onClose = () => {
       if (!req.complete) fail(new Error('client closed the connection while sending the body'));

@@ -61,6 +61,21 @@ function upload(port: number, path: string, mib: number, opts: { chunked?: boole
   });
 }
 
+/** Files in the bridge's private spool directories under `base` (path and mode). */
+function spoolFiles(base: string): Array<{ path: string; mode: number; size: number }> {
+  const out: Array<{ path: string; mode: number; size: number }> = [];
+  for (const d of readdirSync(base)) {
+    const dir = join(base, d);
+    // The directory itself is private: 0700.
+    expect(statSync(dir).mode & 0o777).toBe(0o700);
+    for (const f of readdirSync(dir)) {
+      const st = statSync(join(dir, f), { throwIfNoEntry: false });
+      if (st) out.push({ path: join(dir, f), mode: st.mode, size: st.size });
+    }
+  }
+  return out;
+}
+
 describe('big request bodies', () => {
   let fpm: PhpFpm;
   let root: string;
@@ -111,10 +126,11 @@ echo json_encode(['length' => $n, 'md5' => hash_final($ctx)]);
     const mib = 500;
     let spoolSeen = 0;
     const watcher = setInterval(() => {
-      for (const f of readdirSync(spoolDir)) {
-        spoolSeen = Math.max(spoolSeen, statSync(join(spoolDir, f), { throwIfNoEntry: false })?.size ?? 0);
-        // Private to this user.
-        expect((statSync(join(spoolDir, f), { throwIfNoEntry: false })?.mode ?? 0o600) & 0o077).toBe(0);
+      for (const f of spoolFiles(spoolDir)) {
+        spoolSeen = Math.max(spoolSeen, f.size);
+        // Private to this user, in a directory of its own, with a name no one can guess.
+        expect(f.mode & 0o077).toBe(0);
+        expect(f.path).toMatch(/\/fpm-bridge-spool-\d+-[A-Za-z0-9]{6}\/[A-Za-z0-9_-]{16}$/);
       }
     }, 50);
     try {
@@ -126,13 +142,13 @@ echo json_encode(['length' => $n, 'md5' => hash_final($ctx)]);
       clearInterval(watcher);
     }
     expect(spoolSeen).toBeGreaterThan(100 * MiB); // it went to disk, not memory
-    await waitFor(() => readdirSync(spoolDir).length === 0, 2000, 'the spool file to be removed');
+    await waitFor(() => spoolFiles(spoolDir).length === 0, 2000, 'the spool file to be removed');
   }, 60_000);
 
   it('a client that aborts mid-upload leaves no spool file behind, and the bridge goes on', async () => {
     const res = await upload(bridge.port, '/hash-input.php', 500, { abortAfterMiB: 50 });
     expect(res.status).toBe(0);
-    await waitFor(() => readdirSync(spoolDir).length === 0, 2000, 'the spool file to be removed');
+    await waitFor(() => spoolFiles(spoolDir).length === 0, 2000, 'the spool file to be removed');
     expect(bridge.bridge.client.stats.open - bridge.bridge.client.stats.idle).toBe(0); // php-fpm never saw it
     const small = await upload(bridge.port, '/hash-input.php', 2);
     expect(JSON.parse(small.body)).toEqual({ length: 2 * MiB, md5: expectedMd5(2) });
@@ -141,13 +157,13 @@ echo json_encode(['length' => $n, 'md5' => hash_final($ctx)]);
   it('a client that aborts just as the body starts to spool leaves no file either (the unlink waits for the open)', async () => {
     // 2 MiB sent of 8: the spool file is being created when the client goes away.
     await Promise.all(Array.from({ length: 20 }, () => upload(bridge.port, '/hash-input.php', 8, { abortAfterMiB: 2 })));
-    await waitFor(() => readdirSync(spoolDir).length === 0, 2000, 'the spool files to be removed');
+    await waitFor(() => spoolFiles(spoolDir).length === 0, 2000, 'the spool files to be removed');
   }, 30_000);
 
   it('a chunked 64 MiB body for the app is spooled, replayed whole, and removed', async () => {
     const res = await upload(bridge.port, '/api/upload', 64, { chunked: true });
     expect(res.status).toBe(200);
     expect(JSON.parse(res.body.replace(/^[0-9a-f]+\r\n|\r\n0\r\n\r\n$/g, ''))).toEqual({ length: 64 * MiB, md5: expectedMd5(64) });
-    await waitFor(() => readdirSync(spoolDir).length === 0, 2000, 'the spool file to be removed');
+    await waitFor(() => spoolFiles(spoolDir).length === 0, 2000, 'the spool file to be removed');
   }, 30_000);
 });

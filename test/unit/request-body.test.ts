@@ -6,11 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BodyTimeoutError, BodyTooLargeError, readBody, type BodyLimits } from '../../src/http/request-body.ts';
+import { BodyTimeoutError, BodyTooLargeError, MemoryBudget, readBody, type BodyLimits } from '../../src/http/request-body.ts';
+import { SpoolDir } from '../../src/http/spool.ts';
 
-const spoolDir = mkdtempSync(join(tmpdir(), 'fpm-bridge-body-unit-'));
-afterAll(() => rmSync(spoolDir, { recursive: true, force: true }));
-const limits: BodyLimits = { maxBody: 4 * 1024 * 1024, memoryLimit: 1024 * 1024, spoolDir, idleTimeoutMs: 0 };
+const base = mkdtempSync(join(tmpdir(), 'fpm-bridge-body-unit-'));
+afterAll(() => rmSync(base, { recursive: true, force: true }));
+const spool = new SpoolDir(base);
+const spoolDir = spool.prepare();
+const limits: BodyLimits = { maxBody: 4 * 1024 * 1024, memoryLimit: 1024 * 1024, budget: new MemoryBudget(16 * 1024 * 1024), spool, idleTimeoutMs: 0 };
 
 function fakeRequest(headers: Record<string, string>): PassThrough & { headers: Record<string, string>; complete: boolean } {
   return Object.assign(new PassThrough(), { headers, complete: false });
