@@ -14,16 +14,16 @@ export function resolveStep(parts: BridgeParts): Step {
 
 /** A file of the docroot that is no PHP script. */
 export function staticStep(parts: BridgeParts): Step {
-  const { root, fileCache, logger } = parts;
+  const { fileCache, logger } = parts;
   return ({ req, res, route }) => {
     if (route?.kind !== 'static') return null;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       sendError(res, 405, undefined, { allow: 'GET, HEAD' });
       return 'bridge';
     }
-    serveStatic(req, res, root, route.path, route.file, fileCache, (status, err) => {
+    serveStatic(req, res, route.file, fileCache, (status, err, headers) => {
       if (status >= 500) logger.error(`static ${route.file}`, err);
-      sendError(res, status);
+      sendError(res, status, undefined, headers);
     });
     return 'static';
   };

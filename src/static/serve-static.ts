@@ -1,54 +1,117 @@
+import { createReadStream, fstat, open, close, type Stats } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import fresh from 'fresh';
-import send from 'send';
-import { encodePath } from '../route/request-target.ts';
-import type { CachedFile, SmallFileCache } from './small-file-cache.ts';
+import { decide, type Validators } from './conditional.ts';
+import { fileHeaders, type CachedFile, type SmallFileCache } from './small-file-cache.ts';
+
+/** An error the bridge answers for a file: its status, and headers to keep (416's Content-Range). */
+export type StaticError = (status: number, err: Error, headers?: Record<string, string>) => void;
 
 /**
- * Serves one file the route decision already found and vetted. `send` (the expressjs library) does
- * the HTTP part: ETag and Last-Modified with 304, Range and 206/416, HEAD, MIME types, streaming. Small
- * files come from memory with the same headers (SmallFileCache) when the request needs nothing but
- * the whole file or a 304.
+ * Serves one file the route decision already found and vetted, by that file (its byte path), never
+ * by decoding the URL again: a name that is not UTF-8 (`caf\xE9.txt`) is served like any other.
+ * conditional.ts decides the HTTP part (304, 412, 206, 416); the headers are those `send` gave
+ * (small-file-cache.ts, fileHeaders). Small files come from memory in one write; larger ones are
+ * streamed from the file descriptor the validators were read from, and a file that shrinks while it
+ * is sent (`cp` over a live file) cuts the connection, as nginx does ("file has been truncated"):
+ * the response declared its length, and anything else would put the next response inside its body.
  */
-export function serveStatic(
-  req: IncomingMessage,
-  res: ServerResponse,
-  root: string,
-  path: string,
-  file: string,
-  cache: SmallFileCache | null,
-  onError: (status: number, err: Error) => void,
-): void {
-  const h = req.headers;
-  if (cache && h.range === undefined && h['if-match'] === undefined && h['if-unmodified-since'] === undefined) {
+export function serveStatic(req: IncomingMessage, res: ServerResponse, file: string, cache: SmallFileCache | null, onError: StaticError): void {
+  if (cache) {
     const cached = cache.get(file);
-    if (!(cached instanceof Promise)) return sendCached(req, res, cached);
+    if (!(cached instanceof Promise)) return sendFromMemory(req, res, cached, onError);
     cached.then(
-      (c) => (c ? sendCached(req, res, c) : sendFile(req, res, root, path, onError)),
+      (c) => (c ? sendFromMemory(req, res, c, onError) : sendFromDisk(req, res, file, onError)),
       (err: Error) => onError(500, err),
     );
     return;
   }
-  sendFile(req, res, root, path, onError);
+  sendFromDisk(req, res, file, onError);
 }
 
-function sendCached(req: IncomingMessage, res: ServerResponse, file: CachedFile): void {
-  // RFC 9110 13.1.2/13.1.3 via `fresh`, as send does it: If-None-Match, else If-Modified-Since.
-  if ((req.headers['if-none-match'] !== undefined || req.headers['if-modified-since'] !== undefined) &&
-      fresh(req.headers, { etag: file.etag, 'last-modified': file.lastModified })) {
-    res.writeHead(304, file.headers.slice(0, 8));
+/** Writes the head for `v` as decided; the byte range to send, or null when no body follows. */
+function head(req: IncomingMessage, res: ServerResponse, v: Validators & { headers: string[] }, onError: StaticError): { start: number; end: number } | null {
+  const d = decide(req.headers, v);
+  switch (d.kind) {
+    case 'precondition-failed':
+      onError(412, new Error('precondition failed'));
+      return null;
+    case 'unsatisfiable':
+      onError(416, new Error('range not satisfiable'), { 'content-range': `bytes */${v.size}` });
+      return null;
+    case 'not-modified':
+      // Accept-Ranges, Cache-Control, Last-Modified, ETag: no content fields on a 304.
+      res.writeHead(304, v.headers.slice(0, 8));
+      res.end();
+      return null;
+    case 'range':
+      res.writeHead(206, [...v.headers, 'Content-Range', `bytes ${d.start}-${d.end}/${v.size}`, 'Content-Length', String(d.end - d.start + 1)]);
+      break;
+    case 'full':
+      res.writeHead(200, [...v.headers, 'Content-Length', String(v.size)]);
+  }
+  if (req.method === 'HEAD') {
     res.end();
+    return null;
+  }
+  return d.kind === 'range' ? { start: d.start, end: d.end } : { start: 0, end: v.size - 1 };
+}
+
+function sendFromMemory(req: IncomingMessage, res: ServerResponse, file: CachedFile, onError: StaticError): void {
+  const h = req.headers;
+  // The common case first: nothing conditional, the whole file in one write.
+  if (h.range === undefined && h['if-match'] === undefined && h['if-unmodified-since'] === undefined && h['if-none-match'] === undefined && h['if-modified-since'] === undefined) {
+    res.writeHead(200, [...file.headers, 'Content-Length', String(file.body.length)]);
+    if (req.method === 'HEAD') res.end();
+    else res.end(file.body);
     return;
   }
-  res.writeHead(200, [...file.headers, 'Content-Length', String(file.body.length)]);
-  if (req.method === 'HEAD') res.end();
-  else res.end(file.body);
+  const range = head(req, res, { ...file, size: file.body.length }, onError);
+  if (range) res.end(file.body.subarray(range.start, range.end + 1));
 }
 
-function sendFile(req: IncomingMessage, res: ServerResponse, root: string, path: string, onError: (status: number, err: Error) => void): void {
-  // `send` decodes the path itself and re-checks it stays under root; hand it an encoded one.
-  // Dotfiles were already refused by the route decision, except /.well-known/ which must be allowed here.
-  const stream = send(req, encodePath(path), { root: Buffer.from(root, 'latin1').toString(), dotfiles: 'allow', index: false });
-  stream.on('error', (err: Error & { status?: number }) => onError(err.status ?? 500, err));
-  stream.pipe(res);
+function sendFromDisk(req: IncomingMessage, res: ServerResponse, file: string, onError: StaticError): void {
+  open(Buffer.from(file, 'latin1'), 'r', (err, fd) => {
+    if (err) return onError(statusOf(err), err);
+    fstat(fd, (err2, st) => {
+      if (err2 || !st.isFile()) {
+        close(fd, () => {});
+        return onError(err2 ? 500 : 404, err2 ?? new Error('not a file'));
+      }
+      if (res.destroyed) return close(fd, () => {});
+      const range = head(req, res, { ...fileHeaders(file, st), size: st.size }, onError);
+      if (!range || range.end < range.start) {
+        close(fd, () => {});
+        if (range) res.end();
+        return;
+      }
+      stream(res, fd, st, range, file, onError);
+    });
+  });
+}
+
+function stream(res: ServerResponse, fd: number, st: Stats, range: { start: number; end: number }, file: string, onError: StaticError): void {
+  const expected = range.end - range.start + 1;
+  let sent = 0;
+  const input = createReadStream('', { fd, start: range.start, end: range.end, autoClose: true });
+  input.on('data', (chunk) => {
+    sent += chunk.length;
+    if (!res.write(chunk)) input.pause();
+  });
+  res.on('drain', () => input.resume());
+  res.once('close', () => input.destroy());
+  input.once('error', (err) => onError(500, err));
+  input.once('end', () => {
+    if (sent === expected) {
+      res.end();
+      return;
+    }
+    // Headers and `sent` bytes are out; the error response cuts the connection (error-response.ts).
+    onError(500, new Error(`${file} has been truncated while it was sent: ${sent} of ${expected} bytes (it was ${st.size} bytes)`));
+  });
+}
+
+function statusOf(err: NodeJS.ErrnoException): number {
+  if (err.code === 'ENOENT' || err.code === 'ENOTDIR' || err.code === 'ENAMETOOLONG') return 404;
+  if (err.code === 'EACCES' || err.code === 'EPERM') return 403;
+  return 500;
 }

@@ -1,3 +1,4 @@
+import type { Stats } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { extname } from 'node:path';
 import etag from 'etag';
@@ -8,7 +9,8 @@ import mime from 'mime-types';
  * file through `send` costing a stat, an open, a read and a close on the thread pool per request
  * (0.23x nginx); nginx has the page cache and open_file_cache for that. Files up to `maxFileSize` are
  * read once and re-checked with one stat at most every `ttlMs`, so an edited file is seen within that
- * time. The total is bounded; requests the cache cannot answer exactly (Range, If-Match...) go to `send`.
+ * time. The total is bounded. serve-static.ts answers every request for a cached file from it,
+ * conditional and Range ones included.
  */
 export interface CachedFile {
   body: Buffer;
@@ -65,14 +67,9 @@ export class SmallFileCache {
     if (body.length !== st.size) return null;
     this.drop(file);
     if (this.total + body.length > this.options.maxTotalSize) this.evict(body.length);
-    const tag = etag(st);
-    const lastModified = st.mtime.toUTCString();
-    const type = mime.contentType(extname(file)) || 'application/octet-stream';
     const entry: Entry = {
       body,
-      etag: tag,
-      lastModified,
-      headers: ['Accept-Ranges', 'bytes', 'Cache-Control', 'public, max-age=0', 'Last-Modified', lastModified, 'ETag', tag, 'Content-Type', type],
+      ...fileHeaders(file, st),
       checkedAt: performance.now(),
       mtimeMs: st.mtimeMs,
       size: body.length,
@@ -96,4 +93,16 @@ export class SmallFileCache {
       this.drop(key);
     }
   }
+}
+
+/** The validators and headers `send` gave a file (Accept-Ranges, Cache-Control, Last-Modified, ETag first, then Content-Type). */
+export function fileHeaders(file: string, st: Stats): Pick<CachedFile, 'etag' | 'lastModified' | 'headers'> {
+  const tag = etag(st);
+  const lastModified = st.mtime.toUTCString();
+  const type = mime.contentType(extname(file)) || 'application/octet-stream';
+  return {
+    etag: tag,
+    lastModified,
+    headers: ['Accept-Ranges', 'bytes', 'Cache-Control', 'public, max-age=0', 'Last-Modified', lastModified, 'ETag', tag, 'Content-Type', type],
+  };
 }
