@@ -13,14 +13,14 @@ import type { BridgeParts, RequestContext, Step } from './step.ts';
  * app, or once the app declined earlier in the order, such a path is a plain 404.
  */
 export function appFallbackStep(parts: BridgeParts): Step {
-  const { app, logger, watchdog } = parts;
+  const { app, logger, watchdog, sendTimeoutMs } = parts;
   return async (ctx: RequestContext): Promise<ServedBy | null> => {
     const { req, res, held } = ctx;
     if (held && app) {
       let servedBy: ServedBy = 'php→app';
       runApp(app, replayRequest(req, ctx.body!), res, logger, watchdog, (node) => {
         servedBy = 'php';
-        const warning = sendHeld(res, held, node);
+        const warning = sendHeld(res, held, node, sendTimeoutMs);
         if (warning) logger.warn(`${req.method} ${req.url}: ${warning}`);
       });
       await finished(res);

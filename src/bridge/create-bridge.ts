@@ -78,6 +78,7 @@ export function createBridge(options: BridgeOptions): Bridge {
       queueTimeoutMs: options.fpmQueueTimeoutMs ?? DEFAULTS.fpmQueueTimeoutMs,
     }),
     fpmRestarting: options.fpmRestarting,
+    sendTimeoutMs: options.sendTimeoutMs ?? DEFAULTS.sendTimeoutMs,
   };
   // Parsed once here, so a bad regex fails at start-up (RewriteError), never on a request.
   const rewrites = (options.rewrites ?? []).map((r) => parseRewrite(toByteString(r)));

@@ -20,7 +20,7 @@ const HOLD_LIMIT = 1024 * 1024;
  * request passes on to the app; a request the app already declined gets PHP's answer as it is.
  */
 export function phpStep(parts: BridgeParts, holdForApp: boolean): Step {
-  const { client, logger, bodyLimits, trustProxy, server, fpmRestarting } = parts;
+  const { client, logger, bodyLimits, trustProxy, server, fpmRestarting, sendTimeoutMs } = parts;
   return async (ctx: RequestContext): Promise<ServedBy | null> => {
     const { req, res, route, target } = ctx;
     if (route?.kind !== 'php') return null;
@@ -40,7 +40,8 @@ export function phpStep(parts: BridgeParts, holdForApp: boolean): Step {
           remotePort: socket.remotePort ?? 0,
           localAddress: socket.localAddress ?? '',
           localPort: socket.localPort ?? 0,
-          contentLength: hasBody(req) ? body.size : null,
+          // A declared `Content-Length: 0` is "0" (nginx sends it; frameworks read it), no header is "".
+          contentLength: hasBody(req) || req.headers['content-length'] !== undefined ? body.size : null,
           trustProxy,
         },
         { scriptName: route.scriptName, pathInfo: route.pathInfo, scriptFilename: route.file, queryString: target.query },
@@ -54,6 +55,9 @@ export function phpStep(parts: BridgeParts, holdForApp: boolean): Step {
       holdLimit: HOLD_LIMIT,
       onStderr: (line) => logger.phpStderr(req.method ?? '', req.url ?? '', line, ctx.id),
       idempotent: IDEMPOTENT.has(req.method ?? ''),
+      spoolDir: bodyLimits.spoolDir,
+      sendTimeoutMs,
+      onWarning: (message) => logger.warn(`${req.method} ${req.url}: ${message}`),
     });
     switch (outcome.kind) {
       case 'aborted':

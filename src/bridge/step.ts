@@ -53,4 +53,6 @@ export interface BridgeParts {
   fileCache: SmallFileCache | null;
   root: string;
   fpmRestarting: (() => boolean) | undefined;
+  /** nginx send_timeout for PHP's answers (ms; 0: none). */
+  sendTimeoutMs: number;
 }

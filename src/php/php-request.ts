@@ -4,9 +4,8 @@ import type { FcgiError } from '../fastcgi/errors.ts';
 import type { RequestBody } from '../fastcgi/connection.ts';
 import { ownMethods, type ResponseMethods } from '../http/response-methods.ts';
 import { CgiHeaderError, CgiHeaderParser, type CgiHead } from './cgi-response.ts';
-
-/** Bytes of PHP output that may wait in a response before reading from php-fpm pauses. */
-const STREAM_WINDOW = 256 * 1024;
+import { CUT, cut, PhpBody } from './php-body.ts';
+import { SEND_TIMEOUT_MS, watchSend } from './send-timeout.ts';
 
 /** PHP's answer, held back because its status lets the app have a try. */
 export interface HeldResponse {
@@ -19,7 +18,7 @@ export type PhpOutcome =
   | { kind: 'sent'; warning?: string } // PHP's response went to the client; `warning`: something in it was fixed up
   | { kind: 'held'; response: HeldResponse } // status was a fallback status: not sent, yours to decide
   | { kind: 'failed'; status: number; reason: string } // nothing sent; the caller answers `status`
-  | { kind: 'aborted'; reason?: string }; // the client went away, or (with a reason) php-fpm broke mid-body
+  | { kind: 'aborted'; reason?: string }; // the client went away, or (with a reason) the response was cut
 
 export interface PhpRequestOptions {
   params: Buffer;
@@ -31,15 +30,23 @@ export interface PhpRequestOptions {
   onStderr(line: string): void;
   /** May be retried once on a fresh connection (see FcgiClient.request). */
   idempotent: boolean;
+  /** Where a slow client's response is spooled (a private directory is made in it); null: never spooled. */
+  spoolDir?: string | null;
+  /** A client that takes no byte for this long is cut (nginx send_timeout); 0: never. */
+  sendTimeoutMs?: number;
+  onWarning?(message: string): void;
 }
 
 /**
- * Runs one request on php-fpm and streams the result to `res` with backpressure both ways: when the
- * client reads slowly, reading from php-fpm pauses, so memory stays bounded whatever the size.
+ * Runs one request on php-fpm and sends the result to `res`. A response that arrives whole leaves in
+ * one write with a Content-Length; a longer one streams, and a client slower than php-fpm gets the
+ * rest from a spool file, so the worker is free when PHP is done (see PhpBody). Memory stays bounded
+ * whatever the size.
  */
 export function runPhp(client: FcgiClient, res: ServerResponse, opts: PhpRequestOptions): Promise<PhpOutcome> {
   return new Promise((resolve) => {
     const parser = new CgiHeaderParser();
+    const sendTimeoutMs = opts.sendTimeoutMs ?? SEND_TIMEOUT_MS;
     let head: CgiHead | null = null;
     /** Body bytes of a 404 held for the app. */
     let held: Buffer[] | null = null;
@@ -47,26 +54,30 @@ export function runPhp(client: FcgiClient, res: ServerResponse, opts: PhpRequest
     /** Body bytes read since the head, not sent yet: the rest of this socket read. */
     let pending: Buffer[] | null = null;
     let committed = false;
-    /** Once committed: the body as it goes out, cut to the declared length. */
-    let body: FramedBody | null = null;
+    /** Once committed: the body on its way out. */
+    let body: PhpBody | null = null;
     let settled = false;
     let stderrRest = '';
     const settle = (o: PhpOutcome) => {
       if (settled) return;
       settled = true;
       res.off('close', onClientClose);
-      res.off('drain', onDrain);
       resolve(o);
     };
     const onClientClose = () => {
       if (res.writableFinished) return;
       handle.abort();
-      settle({ kind: 'aborted' });
+      settle(body?.failure ? { kind: 'aborted', reason: body.failure } : { kind: 'aborted' });
     };
-    const onDrain = () => handle.resume();
     const failHeader = (reason: string) => {
       handle.abort();
       settle({ kind: 'failed', status: 502, reason });
+    };
+    /** An invalid Content-Length PHP sent, dropped: worth a warning if nothing worse happened. */
+    let invalidNote: string | undefined;
+    const sentWith = (found: string | undefined) => {
+      const problem = found ?? invalidNote;
+      settle(problem?.startsWith(CUT) ? { kind: 'aborted', reason: problem } : problem ? { kind: 'sent', warning: problem } : { kind: 'sent' });
     };
 
     /**
@@ -89,22 +100,27 @@ export function runPhp(client: FcgiClient, res: ServerResponse, opts: PhpRequest
         // Node refused a header the parser let through: never a crash, a 502 like any bad header.
         return failHeader(`bad header from PHP: ${(err as Error).message}`);
       }
-      body = new FramedBody(res, length);
-      for (const chunk of first) body.write(chunk);
+      invalidNote = invalidLengthWarning(head);
+      body = new PhpBody(res, {
+        declared: length,
+        carriesBody: carriesBody(res, head.status),
+        unbuffered: unbuffered(head),
+        spoolDir: opts.spoolDir ?? null,
+        sendTimeoutMs,
+        resume: () => handle.resume(),
+        done: sentWith,
+        warn: (m) => opts.onWarning?.(m),
+      });
+      let more = true;
+      for (const chunk of first) more = body.write(chunk);
       if (first.length === 0) res.flushHeaders();
-      if (res.writableLength > STREAM_WINDOW) handle.pause();
+      if (!more) handle.pause();
     };
 
     const handle: RequestHandle = client.request(opts.params, opts.body, {
       onStdout(data) {
         if (settled) return true;
-        if (committed) {
-          // write() says false as soon as one 64 KiB chunk passes the socket's 16 KiB mark, even when
-          // the kernel took it all at once; pausing php-fpm then costs a round trip per chunk. Pause
-          // only while more than STREAM_WINDOW bytes really wait in the response (memory stays bounded).
-          body!.write(data);
-          return res.writableLength <= STREAM_WINDOW;
-        }
+        if (committed) return body!.write(data);
         if (pending) {
           pending.push(data);
           return true;
@@ -153,16 +169,16 @@ export function runPhp(client: FcgiClient, res: ServerResponse, opts: PhpRequest
           settle({ kind: 'held', response: { head, body: held } });
         } else if (!committed) {
           committed = true;
-          let warning: string | undefined;
+          let problem: string | undefined;
           try {
-            warning = sendWhole(res, head, pending ?? []);
+            problem = sendWhole(res, head, pending ?? [], ownMethods(res), sendTimeoutMs);
           } catch (err) {
             return failHeader(`bad header from PHP: ${(err as Error).message}`);
           }
-          settle(warning?.startsWith(CUT) ? { kind: 'aborted', reason: warning } : { kind: 'sent', warning });
+          sentWith(problem);
         } else {
-          const warning = body!.end(head);
-          settle(warning?.startsWith(CUT) ? { kind: 'aborted', reason: warning } : { kind: 'sent', warning });
+          // The response ends once what waits (in memory, in the spool) has gone out: body.done.
+          body!.end();
         }
       },
       onError(err: FcgiError) {
@@ -176,7 +192,6 @@ export function runPhp(client: FcgiClient, res: ServerResponse, opts: PhpRequest
       },
     }, opts.idempotent);
     res.on('close', onClientClose);
-    res.on('drain', onDrain);
   });
 }
 
@@ -191,9 +206,6 @@ function flatHeaders(head: CgiHead): string[] {
 function bodyless(status: number): boolean {
   return status < 200 || status === 204 || status === 304;
 }
-
-/** Reasons that start with this cut the client's connection (the response could not be completed). */
-const CUT = 'response cut';
 
 /**
  * The Content-Length that goes out with a response PHP streams: PHP's own when valid (the bridge then
@@ -210,68 +222,18 @@ function carriesBody(res: ServerResponse, status: number): boolean {
   return res.req?.method !== 'HEAD' && !bodyless(status);
 }
 
+/** PHP asked for its output to go out as it flushes (`X-Accel-Buffering: no`, as nginx reads it, or SSE). */
+function unbuffered(head: CgiHead): boolean {
+  for (const [name, value] of head.headers) {
+    const n = name.toLowerCase();
+    if (n === 'x-accel-buffering' && value.toLowerCase() === 'no') return true;
+    if (n === 'content-type' && value.toLowerCase().startsWith('text/event-stream')) return true;
+  }
+  return false;
+}
+
 function invalidLengthWarning(head: CgiHead): string | undefined {
   return head.invalidContentLength === undefined ? undefined : `PHP sent an invalid Content-Length (${head.invalidContentLength}): dropped`;
-}
-
-/**
- * A streamed body on its way out. The bridge owns the framing: with a declared length exactly that
- * many bytes go out. More from PHP is dropped (and the connection closed after the response, as it
- * is suspect); fewer, and the connection is cut, so the client never reads the next response as the
- * rest of this one.
- */
-class FramedBody {
-  private remaining: number;
-  private overflow = 0;
-
-  constructor(
-    private readonly res: ServerResponse,
-    declared: number | null,
-  ) {
-    this.remaining = declared !== null && carriesBody(res, res.statusCode) ? declared : Infinity;
-  }
-
-  write(chunk: Buffer): void {
-    if (chunk.length === 0) return;
-    if (chunk.length > this.remaining) {
-      this.overflow += chunk.length - this.remaining;
-      chunk = chunk.subarray(0, this.remaining);
-      if (chunk.length === 0) return;
-    }
-    this.remaining -= chunk.length;
-    this.res.write(chunk);
-  }
-
-  /** Ends the response; returns what went wrong with PHP's framing, if anything. */
-  end(head: CgiHead): string | undefined {
-    if (this.remaining !== Infinity && this.remaining > 0) {
-      cut(this.res);
-      return `${CUT}: PHP sent ${this.remaining} bytes fewer than its Content-Length ${head.contentLength}`;
-    }
-    this.res.end();
-    if (this.overflow > 0) {
-      closeAfter(this.res);
-      return `PHP sent ${this.overflow} bytes more than its Content-Length ${head.contentLength}: dropped, connection closed`;
-    }
-    return invalidLengthWarning(head);
-  }
-}
-
-/**
- * Ends the client's connection inside this response: what was written still goes out, then FIN, so
- * the client sees a body shorter than announced. Nothing more is written on the connection.
- */
-function cut(res: ServerResponse): void {
-  const socket = res.socket;
-  if (socket) socket.destroySoon();
-  else res.destroy();
-}
-
-/** Closes the client's connection once this response is out (no further request on it). */
-function closeAfter(res: ServerResponse): void {
-  const close = () => res.socket?.end();
-  if (res.writableFinished) close();
-  else res.once('finish', close);
 }
 
 /**
@@ -280,42 +242,44 @@ function closeAfter(res: ServerResponse): void {
  * cut), else the body's own. A HEAD answer carries PHP's length, if any, and no body.
  * Returns what went wrong with PHP's framing, if anything.
  */
-function sendWhole(res: ServerResponse, head: CgiHead, body: readonly Buffer[], methods: ResponseMethods = ownMethods(res)): string | undefined {
+function sendWhole(res: ServerResponse, head: CgiHead, body: readonly Buffer[], methods: ResponseMethods, sendTimeoutMs: number): string | undefined {
   let data = body.length === 1 ? body[0]! : Buffer.concat(body as Buffer[]);
   const flat = flatHeaders(head);
-  const withBody = carriesBody(res, head.status);
-  let warning = invalidLengthWarning(head);
-  let after: 'keep' | 'close' | 'cut' = 'keep';
-  if (withBody) {
+  let problem = invalidLengthWarning(head);
+  let after: 'keep' | 'cut' = 'keep';
+  if (carriesBody(res, head.status)) {
     const declared = head.contentLength ?? data.length;
     if (data.length > declared) {
-      warning = `PHP sent ${data.length - declared} bytes more than its Content-Length ${declared}: dropped, connection closed`;
+      problem = `PHP sent ${data.length - declared} bytes more than its Content-Length ${declared}: dropped, connection closed`;
       data = data.subarray(0, declared);
       flat.push('Connection', 'close');
     } else if (data.length < declared) {
-      warning = `${CUT}: PHP sent ${declared - data.length} bytes fewer than its Content-Length ${declared}`;
+      problem = `${CUT}: PHP sent ${declared - data.length} bytes fewer than its Content-Length ${declared}`;
       after = 'cut';
     }
     flat.push('Content-Length', String(declared));
-  } else if (head.contentLength !== null && head.status !== 204 && head.status >= 200) {
-    flat.push('Content-Length', String(head.contentLength));
+  } else {
+    const length = framedLength(head);
+    if (length !== null) flat.push('Content-Length', String(length));
   }
   methods.writeHead.call(res, head.status, head.statusText ?? STATUS_CODES[head.status] ?? '', flat);
   if (after === 'cut') {
     if (data.length > 0) methods.write.call(res, data);
     else res.flushHeaders();
     cut(res);
-    return warning;
+    return problem;
   }
   if (data.length > 0) methods.end.call(res, data);
   else methods.end.call(res);
-  return warning;
+  // Bytes the client has not taken yet: nginx's send_timeout applies to them too.
+  if (res.writableLength > 0) watchSend(res, sendTimeoutMs, () => {});
+  return problem;
 }
 
 /**
  * Sends a response PHP produced and the bridge held back, through `methods` (the response's own by
  * default). Returns what went wrong with PHP's framing, if anything.
  */
-export function sendHeld(res: ServerResponse, held: HeldResponse, methods: ResponseMethods = ownMethods(res)): string | undefined {
-  return sendWhole(res, held.head, held.body, methods);
+export function sendHeld(res: ServerResponse, held: HeldResponse, methods: ResponseMethods = ownMethods(res), sendTimeoutMs = SEND_TIMEOUT_MS): string | undefined {
+  return sendWhole(res, held.head, held.body, methods, sendTimeoutMs);
 }

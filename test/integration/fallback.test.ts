@@ -25,15 +25,28 @@ function answer(seen: Seen): { status: number; headers: Record<string, string>; 
   return { status: 200, headers: { 'content-type': 'application/json', 'x-served-by': 'app' }, body: JSON.stringify(seen) };
 }
 
+/**
+ * A replayed body that stops short of its end must fail a test at once and say so, not by the
+ * test's 30 s timeout: the app answers 599 after this long without the end of its body.
+ */
+const REPLAY_DEADLINE_MS = 3000;
+const stalled = (length: number) => JSON.stringify({ error: `body replay stalled: no end after ${REPLAY_DEADLINE_MS} ms, ${length} bytes in` });
+
 function nodeApp(seenLog: Seen[]): AppExport {
   return (req: IncomingMessage, res: ServerResponse) => {
     const hash = createHash('md5');
     let length = 0;
+    const deadline = setTimeout(() => {
+      res.writeHead(599, { 'content-type': 'application/json' });
+      res.end(stalled(length));
+    }, REPLAY_DEADLINE_MS);
     req.on('data', (c: Buffer) => {
       hash.update(c);
       length += c.length;
     });
     req.on('end', () => {
+      clearTimeout(deadline);
+      if (res.headersSent) return;
       const headers: Record<string, string> = {};
       for (const [k, v] of Object.entries(req.headers)) headers[k] = Array.isArray(v) ? v.join(', ') : String(v);
       const seen: Seen = { method: req.method ?? '', url: req.url ?? '', headers, length, md5: hash.digest('hex') };
@@ -56,7 +69,14 @@ function nodeApp(seenLog: Seen[]): AppExport {
 function fetchApp(seenLog: Seen[]): AppExport {
   return {
     async fetch(request: Request): Promise<Response> {
-      const body = Buffer.from(await request.arrayBuffer());
+      let timer: NodeJS.Timeout | undefined;
+      const read = await Promise.race([
+        request.arrayBuffer(),
+        new Promise<null>((resolve) => (timer = setTimeout(() => resolve(null), REPLAY_DEADLINE_MS))),
+      ]);
+      clearTimeout(timer);
+      if (read === null) return new Response(stalled(-1), { status: 599, headers: { 'content-type': 'application/json' } });
+      const body = Buffer.from(read);
       const url = new URL(request.url);
       const headers: Record<string, string> = {};
       request.headers.forEach((v, k) => (headers[k] = v));
@@ -167,6 +187,18 @@ describe.each([
       expect(res.headers['set-cookie']).toBeUndefined();
       expect(res.headers['content-type']).toMatch(/^text\/html/);
       expect(res.body.toString()).toBe('Package X does not exist');
+    }
+  });
+
+  it.each([200, 301, 403, 405, 410, 500])('PHP %i stays PHP\'s with an app present (GET and POST): only 404 falls back', async (code) => {
+    for (const method of ['GET', 'POST']) {
+      const before = seen.length;
+      const res = await request(direct.port, `/status.php?code=${code}&m=${method}`, { method, body: method === 'POST' ? 'a body' : undefined });
+      expect({ method, status: res.status, body: res.body.toString() }).toEqual({ method, status: code, body: `status ${code}` });
+      expect(res.headers['x-served-by']).toBeUndefined();
+      expect(seen.length).toBe(before);
+      await waitFor(() => log.accessLog.some((e) => e.url === `/status.php?code=${code}&m=${method}`), 2000, 'access log');
+      expect(log.accessLog.find((e) => e.url === `/status.php?code=${code}&m=${method}`)!.servedBy).toBe('php');
     }
   });
 

@@ -131,6 +131,22 @@ describe('$_SERVER parity with nginx + php-fpm', () => {
     expect(b.server.CONTENT_LENGTH).toBe('9');
   });
 
+  it.each([
+    ['Content-Length: 0', 'Content-Length: 0', Buffer.alloc(0)],
+    ['an empty chunked body', 'Transfer-Encoding: chunked', Buffer.from('0\r\n\r\n')],
+  ])('POST with %s: CONTENT_LENGTH as nginx sends it, key by key', async (_name, framing, body) => {
+    const r = await both(
+      (port) => ['POST /server.php HTTP/1.1', `Host: 127.0.0.1:${port}`, 'Content-Type: application/x-www-form-urlencoded', framing].join('\r\n'),
+      body,
+    );
+    expect(r.nginxStatus).toBe(200);
+    expect(r.bridgeStatus).toBe(200);
+    const { nginx: n, bridge: b } = expectSameServer(r.nginx, r.bridge);
+    // Frameworks read it: "0", never empty, for a POST that declared a body of nothing.
+    expect(b.server.CONTENT_LENGTH).toBe(n.server.CONTENT_LENGTH);
+    expect(b.server.CONTENT_LENGTH).toBe('0');
+  });
+
   it('the listed differences are real and as described', async () => {
     const r = await both((port) => ['GET /server.php HTTP/1.1', `Host: 127.0.0.1:${port}`].join('\r\n'));
     const n = (JSON.parse(r.nginx) as Dump).server;

@@ -1,0 +1,164 @@
+import type { ServerResponse } from 'node:http';
+import { ResponseSpool } from './response-spool.ts';
+import { watchSend } from './send-timeout.ts';
+
+/** Bytes of PHP output that may wait in memory in a response before the rest goes to the spool. */
+export const STREAM_WINDOW = 256 * 1024;
+/** Most bytes of one response in its spool file; past it reading from php-fpm pauses (nginx fastcgi_max_temp_file_size). */
+export const MAX_SPOOL = 1024 * 1024 * 1024;
+/** Read back from the spool in pieces of this size. */
+const SPOOL_READ = 64 * 1024;
+
+/** Reasons that start with this cut the client's connection (the response could not be completed). */
+export const CUT = 'response cut';
+
+export interface PhpBodyOptions {
+  /** The Content-Length that went out with the head, or null (chunked / close-delimited). */
+  declared: number | null;
+  /** The response carries body bytes (not HEAD, not 204/304). */
+  carriesBody: boolean;
+  /** Stream as PHP flushes, never spooled (`X-Accel-Buffering: no`, `text/event-stream`). */
+  unbuffered: boolean;
+  /** Where the spool's private directory goes; null: no spool (a slow client pauses php-fpm). */
+  spoolDir: string | null;
+  sendTimeoutMs: number;
+  /** Reading from php-fpm may go on (it was told to stop by a write that returned false). */
+  resume(): void;
+  /** The body is done: ended, or cut (`problem` starts with CUT), with what went wrong if anything. */
+  done(problem: string | undefined): void;
+  warn(message: string): void;
+}
+
+/**
+ * PHP's body on its way to the client, after the head went out. The bridge owns the framing: with a
+ * declared length exactly that many bytes go out (more from PHP are dropped and the connection closed
+ * after the response; fewer, and the connection is cut so the client never reads the next response
+ * as the rest of this one).
+ *
+ * A client slower than php-fpm: up to STREAM_WINDOW bytes wait in memory, the rest goes to a spool
+ * file, so php-fpm's worker is free once PHP is done (nginx: fastcgi buffers and fastcgi_temp_path).
+ * An unbuffered response (SSE) is never spooled: reading from php-fpm pauses instead, as it does when
+ * the spool cannot be written or is full. A client that takes nothing for the send timeout is cut.
+ */
+export class PhpBody {
+  private remaining: number;
+  private overflow = 0;
+  private spool: ResponseSpool | null = null;
+  /** The spool could not be made or written: slow clients pause php-fpm instead. */
+  private noSpool: boolean;
+  private phpEnded = false;
+  private over = false;
+  /** Why the bridge cut the client, if it did (send timeout). */
+  failure: string | null = null;
+
+  constructor(
+    private readonly res: ServerResponse,
+    private readonly opts: PhpBodyOptions,
+  ) {
+    this.remaining = opts.declared !== null && opts.carriesBody ? opts.declared : Infinity;
+    this.noSpool = opts.unbuffered || opts.spoolDir === null || !opts.carriesBody;
+    res.on('drain', this.pump);
+    res.once('close', this.closed);
+  }
+
+  /** A piece of PHP's body. Returns false to stop reading from php-fpm until `resume`. */
+  write(chunk: Buffer): boolean {
+    if (chunk.length > this.remaining) {
+      this.overflow += chunk.length - this.remaining;
+      chunk = chunk.subarray(0, this.remaining);
+    }
+    if (chunk.length > 0) {
+      this.remaining -= chunk.length;
+      if ((this.spool !== null && this.spool.pending > 0) || (this.res.writableLength > STREAM_WINDOW && !this.noSpool)) this.toSpool(chunk);
+      else this.res.write(chunk);
+    }
+    if (this.res.writableLength === 0) return true;
+    watchSend(this.res, this.opts.sendTimeoutMs, this.timedOut);
+    // Keep reading php-fpm while what waits fits: the window in memory, the spool on disk.
+    if (this.res.writableLength <= STREAM_WINDOW) return true;
+    return !this.noSpool && (this.spool?.pending ?? 0) < MAX_SPOOL;
+  }
+
+  /** PHP is done (END_REQUEST): the response ends once the spool has gone out. */
+  end(): void {
+    this.phpEnded = true;
+    if (this.spool === null || this.spool.pending === 0) this.finish();
+  }
+
+  private toSpool(chunk: Buffer): void {
+    try {
+      this.spool ??= ResponseSpool.create(this.opts.spoolDir!);
+      this.spool.write(chunk);
+    } catch (err) {
+      // No disk for it: hold this piece in memory and pause php-fpm from now on (the old way).
+      this.noSpool = true;
+      this.opts.warn(`cannot spool PHP's response (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): a slow client holds its php-fpm worker`);
+      if (this.spool) {
+        // What is on disk goes first; then this piece.
+        while (this.spool.pending > 0) this.res.write(this.spool.take(SPOOL_READ * 4));
+        this.spool.dispose();
+        this.spool = null;
+      }
+      this.res.write(chunk);
+    }
+  }
+
+  /** The client took some bytes: refill from the spool, and let php-fpm go on. */
+  private readonly pump = (): void => {
+    if (this.over) return;
+    const spool = this.spool;
+    if (spool !== null) {
+      while (spool.pending > 0 && this.res.writableLength <= STREAM_WINDOW) this.res.write(spool.take(SPOOL_READ));
+      if (spool.pending === 0 && this.phpEnded) return this.finish();
+    }
+    if (this.res.writableLength <= STREAM_WINDOW) this.opts.resume();
+  };
+
+  private finish(): void {
+    if (this.over) return;
+    this.stop();
+    if (this.remaining !== Infinity && this.remaining > 0) {
+      cut(this.res);
+      return this.opts.done(`${CUT}: PHP sent ${this.remaining} bytes fewer than its Content-Length ${this.opts.declared}`);
+    }
+    this.res.end();
+    if (this.overflow > 0) {
+      closeAfter(this.res);
+      return this.opts.done(`PHP sent ${this.overflow} bytes more than its Content-Length ${this.opts.declared}: dropped, connection closed`);
+    }
+    this.opts.done(undefined);
+  }
+
+  private readonly timedOut = (): void => {
+    this.failure = `the client took no byte for ${this.opts.sendTimeoutMs} ms (send timeout): connection cut`;
+  };
+
+  private readonly closed = (): void => {
+    this.stop();
+  };
+
+  private stop(): void {
+    this.over = true;
+    this.res.off('drain', this.pump);
+    this.res.off('close', this.closed);
+    this.spool?.dispose();
+    this.spool = null;
+  }
+}
+
+/**
+ * Ends the client's connection inside this response: what was written still goes out, then FIN, so
+ * the client sees a body shorter than announced. Nothing more is written on the connection.
+ */
+export function cut(res: ServerResponse): void {
+  const socket = res.socket;
+  if (socket) socket.destroySoon();
+  else res.destroy();
+}
+
+/** Closes the client's connection once this response is out (no further request on it). */
+export function closeAfter(res: ServerResponse): void {
+  const close = () => res.socket?.end();
+  if (res.writableFinished) close();
+  else res.once('finish', close);
+}

@@ -1,0 +1,96 @@
+import { randomBytes } from 'node:crypto';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+
+/**
+ * Where PHP's answer goes when its client reads slower than php-fpm writes (nginx's
+ * fastcgi_temp_path): past the in-memory window the rest is read from php-fpm into a temp file, so
+ * the worker is free as soon as PHP is done, whatever the client does.
+ *
+ * The file is made with a random name and O_EXCL (never one someone placed there), mode 0600, in a
+ * private directory (mkdtemp: 0700) named `fpm-bridge-spool-<pid>-XXXXXX` like the request-body spool,
+ * so a later bridge sweeps a killed one's directory. The file is unlinked as soon as it is open: only
+ * its descriptor names it, so nothing is left behind by a crash or a kill -9, and no one can open it.
+ *
+ * Writes and reads are synchronous, as nginx does with its temp files: a page-cache copy of 64 KiB takes
+ * microseconds, and the bytes leave memory at once.
+ */
+export class ResponseSpool {
+  private fd: number | null;
+  /** Bytes written so far, and read back so far. */
+  private written = 0;
+  private read = 0;
+
+  private constructor(fd: number) {
+    this.fd = fd;
+  }
+
+  /** A new spool file in a private directory under `base`. Throws (with the errno) when it cannot be made. */
+  static create(base: string): ResponseSpool {
+    const dir = privateDir(base);
+    const path = join(dir, randomBytes(12).toString('base64url'));
+    const fd = openSync(path, 'wx+', 0o600);
+    try {
+      unlinkSync(path);
+    } catch (err) {
+      closeSync(fd);
+      throw err;
+    }
+    return new ResponseSpool(fd);
+  }
+
+  /** Bytes waiting to be read back. */
+  get pending(): number {
+    return this.written - this.read;
+  }
+
+  /** Appends the whole chunk. Throws on a write error (disk full). */
+  write(chunk: Buffer): void {
+    if (this.fd === null) throw new Error('response spool closed');
+    for (let off = 0; off < chunk.length; ) off += writeSync(this.fd, chunk, off, chunk.length - off, this.written + off);
+    this.written += chunk.length;
+  }
+
+  /** Up to `max` of the oldest unread bytes (empty when none wait). */
+  take(max: number): Buffer {
+    const n = Math.min(max, this.pending);
+    if (n === 0 || this.fd === null) return Buffer.alloc(0);
+    const buf = Buffer.allocUnsafe(n);
+    let got = 0;
+    while (got < n) {
+      const r = readSync(this.fd, buf, got, n - got, this.read + got);
+      if (r === 0) break;
+      got += r;
+    }
+    this.read += got;
+    return got === n ? buf : buf.subarray(0, got);
+  }
+
+  /** Closes the file (its blocks go with the descriptor). Safe to call more than once. */
+  dispose(): void {
+    if (this.fd === null) return;
+    const fd = this.fd;
+    this.fd = null;
+    try {
+      closeSync(fd);
+    } catch {
+      // EIO on close: the descriptor is gone anyway.
+    }
+  }
+}
+
+const dirs = new Map<string, string>();
+
+/** One private directory per base per process, made on first use and removed at exit. */
+function privateDir(base: string): string {
+  let dir = dirs.get(base);
+  if (dir) return dir;
+  dir = mkdtempSync(join(base, `fpm-bridge-spool-${process.pid}-`));
+  dirs.set(base, dir);
+  if (dirs.size === 1) {
+    process.once('exit', () => {
+      for (const d of dirs.values()) rmSync(d, { recursive: true, force: true });
+    });
+  }
+  return dir;
+}
