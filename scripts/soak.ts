@@ -1,12 +1,14 @@
 // The soak test (see scripts/soak): the real CLI with its own spawned php-fpm and an app, 100k mixed
-// requests at concurrency 32 on 127.0.0.1, every response checked. Prints the bridge's open file
-// descriptors and RSS before and after, and the errors per category; exits 1 on any wrong response,
-// on a file descriptor leak, or when the time bound runs out.
+// requests at concurrency 32 on 127.0.0.1, every response checked, while four clients that never
+// read hold 13 MB PHP answers. Then the faults: POSTs that count their runs while php-fpm workers are
+// killed at random (0 duplicate runs required, and no 200 without its run). Prints the bridge's open
+// file descriptors and RSS before and after, and the errors per category; exits 1 on any wrong
+// response, a duplicate run, a file descriptor leak, or when the time bound runs out.
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { createServer } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,12 +20,16 @@ const flag = (name: string, fallback: number): number => {
   return i >= 0 ? Number(args[i + 1]) : fallback;
 };
 if (args.includes('--help') || args.includes('-h')) {
-  console.log('usage: bash scripts/soak [--requests 100000] [--concurrency 32] [--max-seconds 900]');
+  console.log('usage: bash scripts/soak [--requests 100000] [--concurrency 32] [--max-seconds 900] [--fault-requests 2000] [--never-reading 4]');
   process.exit(0);
 }
 const TOTAL = flag('requests', 100_000);
 const CONCURRENCY = flag('concurrency', 32);
 const MAX_SECONDS = flag('max-seconds', 900);
+/** POSTs sent while workers are killed (0: skip the fault phase). */
+const FAULT_REQUESTS = flag('fault-requests', 2_000);
+/** Clients that request a 13 MB PHP page and never read, open during the main run. */
+const NEVER_READING = flag('never-reading', 4);
 
 type Category = 'php' | 'static' | 'app' | 'php404→app' | 'post-php' | 'post-app' | 'abort';
 const WEIGHTS: Array<[Category, number]> = [
@@ -79,6 +85,122 @@ function procStats(pid: number): { fds: number; rssMiB: number } {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** php-fpm workers ("php-fpm: pool ...") among the descendants of `root` (the bridge). */
+function fpmWorkers(root: number): number[] {
+  const parent = new Map<number, number>();
+  const workers: number[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      parent.set(Number(e), Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]));
+      if (readFileSync(`/proc/${e}/cmdline`, 'utf8').startsWith('php-fpm: pool')) workers.push(Number(e));
+    } catch {
+      // gone
+    }
+  }
+  const under = (pid: number): boolean => {
+    for (let p = parent.get(pid), n = 0; p !== undefined && n < 10; p = parent.get(p), n++) if (p === root) return true;
+    return false;
+  };
+  return workers.filter(under);
+}
+
+/** A client that sends a request for a big PHP page and never reads its answer. */
+function neverReads(port: number, i: number): Socket {
+  const sock = connect({ host: '127.0.0.1', port }, () => {
+    sock.pause();
+    sock.write(`GET /big.php?mb=13&never=${i} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
+  });
+  sock.on('error', () => {});
+  return sock;
+}
+
+/**
+ * POSTs to runs.php (which logs "<pid> POST <id>" before it answers) while a php-fpm worker is
+ * SIGKILLed every 50 ms. A POST may fail (502) but never run twice, and a 200 must have its run.
+ */
+async function faultPhase(port: number, pid: number): Promise<{ lines: string[]; problems: string[] }> {
+  const logName = `fpm-bridge-soak-runs-${process.pid}.log`;
+  const logPath = join(tmpdir(), logName);
+  rmSync(logPath, { force: true });
+  let killing = true;
+  let kills = 0;
+  const killer = (async () => {
+    while (killing) {
+      await sleep(50);
+      const workers = fpmWorkers(pid);
+      const victim = workers[Math.floor(Math.random() * workers.length)];
+      if (victim === undefined) continue;
+      try {
+        process.kill(victim, 'SIGKILL');
+        kills++;
+      } catch {
+        // gone already
+      }
+    }
+  })();
+  const statuses = new Map<number, number>();
+  const ok = new Set<number>();
+  let failures = 0;
+  let next = 0;
+  const started = performance.now();
+  const worker = async () => {
+    while (next < FAULT_REQUESTS) {
+      const id = next++;
+      const status = await new Promise<number>((resolve) => {
+        const body = Buffer.from(`post ${id}`);
+        const req = request({ host: '127.0.0.1', port, method: 'POST', path: `/runs.php?log=${logName}&id=${id}&ms=${id % 20}`, agent: false, headers: { 'content-length': body.length } }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+          res.on('error', () => resolve(-1));
+        });
+        req.on('error', () => resolve(-1));
+        req.end(body);
+      });
+      statuses.set(status, (statuses.get(status) ?? 0) + 1);
+      if (status === 200) ok.add(id);
+      if (status !== 200 && status !== 502 && status !== 503 && status !== 504) failures++;
+    }
+  };
+  await Promise.all(Array.from({ length: 16 }, worker));
+  killing = false;
+  await killer;
+  const seconds = (performance.now() - started) / 1000;
+  let lines: string[] = [];
+  try {
+    lines = readFileSync(logPath, 'utf8').split('\n').filter(Boolean);
+  } catch {
+    // no run at all
+  }
+  rmSync(logPath, { force: true });
+  const runs = new Map<number, number>();
+  for (const l of lines) {
+    const id = Number(l.split(' ')[2]);
+    runs.set(id, (runs.get(id) ?? 0) + 1);
+  }
+  const duplicates = [...runs.values()].filter((n) => n > 1).length;
+  const lost = [...ok].filter((id) => !runs.has(id)).length;
+  // Served again once the killing stops.
+  await sleep(1_000);
+  const after = await Promise.all(
+    Array.from({ length: 50 }, () => new Promise<number>((resolve) => {
+      request({ host: '127.0.0.1', port, path: '/hello.php', agent: false }, (res) => { res.resume(); res.on('end', () => resolve(res.statusCode ?? 0)); }).on('error', () => resolve(-1)).end();
+    })),
+  );
+  const afterOk = after.filter((s) => s === 200).length;
+  console.log(`\nfaults: ${FAULT_REQUESTS} counted POSTs in ${seconds.toFixed(1)} s at concurrency 16, ${kills} php-fpm workers killed (one every 50 ms)`);
+  console.log('\n| POST outcome | count |\n|---|---:|');
+  for (const [status, n] of [...statuses].sort((a, b) => a[0] - b[0])) console.log(`| ${status === -1 ? 'connection error' : status} | ${n} |`);
+  console.log(`\n| runs logged | duplicate runs | 200 without a run | hello after the kills |\n|---:|---:|---:|---:|\n| ${lines.length} | ${duplicates} | ${lost} | ${afterOk}/50 |`);
+  const problems: string[] = [];
+  if (duplicates > 0) problems.push(`${duplicates} POSTs ran twice`);
+  if (lost > 0) problems.push(`${lost} POSTs answered 200 without running`);
+  if (failures > 0) problems.push(`${failures} POSTs got neither 200 nor 502/503/504`);
+  if (afterOk < 50) problems.push(`only ${afterOk}/50 PHP requests served after the kills`);
+  return { lines, problems };
+}
 
 async function main(): Promise<number> {
   const port = await freePort();
@@ -196,6 +318,8 @@ async function main(): Promise<number> {
   // Measured with no client connection open, like the figures after.
   agent.destroy();
   agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  // Clients that never read, holding 13 MB PHP answers for the whole run: PHP must still be served.
+  const idleReaders = Array.from({ length: NEVER_READING }, (_, i) => neverReads(port, i));
   await sleep(1_500);
   const before = procStats(pid);
   const timer = setTimeout(() => (stop = true), MAX_SECONDS * 1000);
@@ -204,6 +328,7 @@ async function main(): Promise<number> {
   const seconds = (performance.now() - started) / 1000;
   clearTimeout(timer);
   agent.destroy();
+  for (const s of idleReaders) s.destroy();
   await sleep(1_500);
   const after = procStats(pid);
 
@@ -215,6 +340,8 @@ async function main(): Promise<number> {
   for (const [cat, t] of Object.entries(tallies)) console.log(`| ${cat} | ${t.count} | ${t.errors} | ${pct(t.ms, 0.5)} | ${pct(t.ms, 0.99)} |`);
   console.log(`\n| bridge process | before | after |\n|---|---:|---:|\n| open fds | ${before.fds} | ${after.fds} |\n| RSS MiB | ${before.rssMiB} | ${after.rssMiB} |`);
   for (const [cat, t] of Object.entries(tallies)) for (const s of t.samples) console.log(`  ${cat}: ${s}`);
+  if (NEVER_READING > 0) console.log(`\n${NEVER_READING} clients that never read held 13 MB PHP answers during the run (php category above: served alongside).`);
+  const faults = FAULT_REQUESTS > 0 ? await faultPhase(port, pid) : { lines: [], problems: [] };
 
   cli.kill('SIGTERM');
   const code = await exited;
@@ -227,6 +354,7 @@ async function main(): Promise<number> {
   if (after.fds > before.fds + 8) problems.push(`file descriptors grew from ${before.fds} to ${after.fds}`);
   if (code !== 0) problems.push(`exit code ${code} after SIGTERM`);
   if (/uncaught|unhandled/i.test(stderr)) problems.push('uncaught errors in the bridge');
+  problems.push(...faults.problems);
   console.log(problems.length ? `\nFAIL: ${problems.join('; ')}` : '\nOK');
   return problems.length ? 1 : 0;
 }
