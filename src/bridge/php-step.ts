@@ -55,7 +55,7 @@ export function phpStep(parts: BridgeParts, holdForApp: boolean): Step {
       holdLimit: HOLD_LIMIT,
       onStderr: (line) => logger.phpStderr(req.method ?? '', req.url ?? '', line, ctx.id),
       idempotent: IDEMPOTENT.has(req.method ?? ''),
-      spoolDir: bodyLimits.spoolDir,
+      spoolDir: () => bodyLimits.spool.prepare(),
       sendTimeoutMs,
       onWarning: (message) => logger.warn(`${req.method} ${req.url}: ${message}`),
     });

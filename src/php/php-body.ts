@@ -19,8 +19,8 @@ export interface PhpBodyOptions {
   carriesBody: boolean;
   /** Stream as PHP flushes, never spooled (`X-Accel-Buffering: no`, `text/event-stream`). */
   unbuffered: boolean;
-  /** Where the spool's private directory goes; null: no spool (a slow client pauses php-fpm). */
-  spoolDir: string | null;
+  /** The private spool directory (made on first call; throws when it cannot be); null: no spool (a slow client pauses php-fpm). */
+  spoolDir: (() => string) | null;
   sendTimeoutMs: number;
   /** Reading from php-fpm may go on (it was told to stop by a write that returned false). */
   resume(): void;
@@ -87,7 +87,7 @@ export class PhpBody {
 
   private toSpool(chunk: Buffer): void {
     try {
-      this.spool ??= ResponseSpool.create(this.opts.spoolDir!);
+      this.spool ??= ResponseSpool.create(this.opts.spoolDir!());
       this.spool.write(chunk);
     } catch (err) {
       // No disk for it: hold this piece in memory and pause php-fpm from now on (the old way).

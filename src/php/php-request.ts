@@ -30,8 +30,8 @@ export interface PhpRequestOptions {
   onStderr(line: string): void;
   /** May be retried once on a fresh connection (see FcgiClient.request). */
   idempotent: boolean;
-  /** Where a slow client's response is spooled (a private directory is made in it); null: never spooled. */
-  spoolDir?: string | null;
+  /** The private directory where a slow client's response is spooled (made on first call); null: never spooled. */
+  spoolDir?: (() => string) | null;
   /** A client that takes no byte for this long is cut (nginx send_timeout); 0: never. */
   sendTimeoutMs?: number;
   onWarning?(message: string): void;

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
@@ -7,10 +7,10 @@ import { join } from 'node:path';
  * fastcgi_temp_path): past the in-memory window the rest is read from php-fpm into a temp file, so
  * the worker is free as soon as PHP is done, whatever the client does.
  *
- * The file is made with a random name and O_EXCL (never one someone placed there), mode 0600, in a
- * private directory (mkdtemp: 0700) named `fpm-bridge-spool-<pid>-XXXXXX` like the request-body spool,
- * so a later bridge sweeps a killed one's directory. The file is unlinked as soon as it is open: only
- * its descriptor names it, so nothing is left behind by a crash or a kill -9, and no one can open it.
+ * The file is made with a random name and O_EXCL (never one someone placed there), mode 0600, in the
+ * bridge's private spool directory (0700, http/spool.ts: swept at start-up, removed on close). It is
+ * unlinked as soon as it is open: only its descriptor names it, so nothing is left behind by a crash
+ * or a kill -9, and no one can open it.
  *
  * Writes and reads are synchronous, as nginx does with its temp files: a page-cache copy of 64 KiB takes
  * microseconds, and the bytes leave memory at once.
@@ -25,9 +25,8 @@ export class ResponseSpool {
     this.fd = fd;
   }
 
-  /** A new spool file in a private directory under `base`. Throws (with the errno) when it cannot be made. */
-  static create(base: string): ResponseSpool {
-    const dir = privateDir(base);
+  /** A new spool file in the private directory `dir`. Throws (with the errno) when it cannot be made. */
+  static create(dir: string): ResponseSpool {
     const path = join(dir, randomBytes(12).toString('base64url'));
     const fd = openSync(path, 'wx+', 0o600);
     try {
@@ -77,20 +76,4 @@ export class ResponseSpool {
       // EIO on close: the descriptor is gone anyway.
     }
   }
-}
-
-const dirs = new Map<string, string>();
-
-/** One private directory per base per process, made on first use and removed at exit. */
-function privateDir(base: string): string {
-  let dir = dirs.get(base);
-  if (dir) return dir;
-  dir = mkdtempSync(join(base, `fpm-bridge-spool-${process.pid}-`));
-  dirs.set(base, dir);
-  if (dirs.size === 1) {
-    process.once('exit', () => {
-      for (const d of dirs.values()) rmSync(d, { recursive: true, force: true });
-    });
-  }
-  return dir;
 }
