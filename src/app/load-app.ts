@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { toNodeListener, type NodeListener } from './app-module.ts';
@@ -13,7 +14,10 @@ const nativeImport: ModuleImporter = (url) => import(url);
  * `importer` lets --watch load a fresh copy each time (src/app/app-reloader.ts).
  */
 export async function loadApp(file: string, importer: ModuleImporter = nativeImport): Promise<NodeListener> {
-  const url = pathToFileURL(resolve(file)).href;
+  const path = resolve(file);
+  // Said in the user's terms: Node's ERR_MODULE_NOT_FOUND would name our loader, not their file.
+  if (!existsSync(path)) throw new Error(`no such file: ${file}${path !== file ? ` (looked at ${path})` : ''}`);
+  const url = pathToFileURL(path).href;
   let mod: Record<string, unknown>;
   try {
     mod = (await importer(url)) as Record<string, unknown>;
@@ -21,7 +25,11 @@ export async function loadApp(file: string, importer: ModuleImporter = nativeImp
     throw new Error(`could not load the app ${file}: ${(err as Error).message}`, { cause: err });
   }
   // CommonJS modules arrive as { default: module.exports }; an ESM module may also nest a default.
-  let value: unknown = mod.default ?? mod;
+  if (!('default' in mod) || mod.default === undefined) {
+    const named = Object.keys(mod);
+    throw new Error(`no default export in ${file}: add \`export default app\`${named.length > 0 ? ` (it exports ${named.join(', ')}, but the bridge takes the default export)` : ''}`);
+  }
+  let value: unknown = mod.default;
   if (value && typeof value === 'object' && 'default' in value && !('fetch' in value)) value = (value as { default: unknown }).default;
   return toNodeListener(value, `the app ${file}`);
 }
