@@ -9,6 +9,10 @@ export interface BannerInfo {
   app: string | undefined;
   /** --watch: the app reloads on change. */
   watch?: boolean;
+  /** Development mode (error pages, PHP errors displayed). */
+  dev?: boolean;
+  /** --xdebug: Xdebug loaded in the spawned pool. */
+  xdebug?: boolean;
 }
 
 /** What a developer needs at a glance after start: where to go, what serves, in which arrangement. */
@@ -22,6 +26,13 @@ export function banner(b: BannerInfo): string {
     `  php   ${b.php}`,
     `  app   ${b.app ?? '(none)'}${b.app && b.watch ? '  (--watch: reloads when a file under its folder changes)' : ''}`,
     `  mode  ${mode}`,
+    ...(b.dev === undefined
+      ? []
+      : [
+          b.dev
+            ? `  dev   development: errors shown in the browser (app and PHP)${b.xdebug ? '; Xdebug on 127.0.0.1:9003 (trigger)' : ''}; --no-dev for production`
+            : '  dev   production: errors only in this log (--dev shows them in the browser)',
+        ]),
     '  Ctrl-C stops',
   ].join('\n');
 }
