@@ -69,7 +69,12 @@ export interface CliConfig {
   claims: string[];
   /** `--order php-first|app-first`. */
   order: 'php-first' | 'app-first';
+  /** `--ledger FILE` (default .fpm-bridge/ledger.sqlite), null with `--no-ledger`. */
+  ledger: string | null;
 }
+
+/** Where the ledger lives unless told: under the working directory, like a project's own state. */
+export const DEFAULT_LEDGER = '.fpm-bridge/ledger.sqlite';
 
 /** Default grace for in-flight requests on a stop signal. */
 export const SHUTDOWN_TIMEOUT_MS = 30_000;
@@ -82,7 +87,7 @@ const STRING_FLAGS = [
   'trust-proxy', 'shutdown-timeout', 'fastcgi-listen',
   'log-format', 'workers',
   // Migration (issue 10)
-  'claim', 'order',
+  'claim', 'order', 'ledger',
 ];
 /** Flags that configure the php-fpm fpm-bridge spawns: meaningless with --fpm. */
 const SPAWN_FLAGS = ['php-fpm-bin', 'php-ini', 'php-fpm-conf'];
@@ -195,6 +200,7 @@ export function parseArgs(argv: readonly string[]): CliConfig {
     workers: noWatchWith(parsed('workers', parseWorkers, 1), Boolean(a.watch)),
     claims: needsApp('--claim', patterns('--claim', many('claim')), one('app')),
     order: parsed('order', parseOrder, 'php-first'),
+    ledger: a.ledger === false || a.ledger === 'false' ? null : (one('ledger') ?? DEFAULT_LEDGER),
   };
 }
 

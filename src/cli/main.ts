@@ -3,6 +3,9 @@ import { resolve } from 'node:path';
 import { claimsOf } from '../app/app-claims.ts';
 import { loadApp } from '../app/load-app.ts';
 import { parsePattern } from '../route/claim-pattern.ts';
+import { Ledger } from '../ledger/ledger.ts';
+import { reportCommand } from '../report/report-command.ts';
+import { LedgerOpenError, LedgerStore } from '../ledger/ledger-store.ts';
 import type { NodeListener } from '../app/app-module.ts';
 import { describeLoadError, startAppReloader, type AppReloader } from '../app/app-reloader.ts';
 import { jsonLogger } from '../log/json-logger.ts';
@@ -26,6 +29,7 @@ import { runPrimary, workerBackend, workerReady, workerRetired, workerShare } fr
 const EXIT = { ok: 0, startup: 1, usage: 2 } as const;
 
 async function main(argv: readonly string[]): Promise<number> {
+  if (argv[0] === 'report') return reportCommand(argv.slice(1));
   let config: CliConfig;
   try {
     config = parseArgs(argv);
@@ -108,6 +112,19 @@ async function main(argv: readonly string[]): Promise<number> {
     }
   }
 
+  // Opened before php-fpm starts: a ledger that cannot be used stops start-up with its reason.
+  let ledger: Ledger | undefined;
+  if (config.ledger) {
+    try {
+      ledger = new Ledger(new LedgerStore(config.ledger), { logger });
+    } catch (err) {
+      if (err instanceof LedgerOpenError) return fail(err.message);
+      throw err;
+    }
+    const opened = ledger;
+    process.on('exit', () => opened.close());
+  }
+
   let php: PhpBackend;
   try {
     php = share ? workerBackend(share) : await startPhpBackend(config, config.maxBody, logger);
@@ -128,6 +145,7 @@ async function main(argv: readonly string[]): Promise<number> {
     claims,
     logger: config.quiet ? { ...logger, access: silentLogger.access } : logger,
   });
+  if (ledger) bridge.events.subscribe(ledger.record);
   let listening: Listening;
   try {
     listening = await listen(bridge.handle, config.listen, config);
@@ -162,6 +180,7 @@ async function main(argv: readonly string[]): Promise<number> {
   if (!share) logger.info(`${signal}: stopping (send it again to stop at once)`);
   // A second signal means now: php-fpm is killed outright on the way out (the 'exit' hook).
   await Promise.race([shutdown(listening, bridge, php, config.shutdownTimeoutMs), share ? new Promise(() => {}) : stopSignal(stopSignals)]);
+  ledger?.close();
   return EXIT.ok;
 }
 
