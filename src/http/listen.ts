@@ -1,6 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { sendError } from './error-response.ts';
+import { refuseRequest } from './validate-request.ts';
 
 export interface ListenAddress {
   host: string;
@@ -74,11 +76,24 @@ export function listen(handler: (req: IncomingMessage, res: ServerResponse) => v
         sendError(res, 431, `more than ${maxHeaders} header fields`, { connection: 'close' });
         return;
       }
+      const refusal = refuseRequest(req);
+      if (refusal) {
+        req.resume();
+        sendError(res, refusal.status, refusal.reason, { connection: 'close' });
+        return;
+      }
       if (draining) res.shouldKeepAlive = false;
       handler(req, res);
     },
   );
   server.maxHeadersCount = maxHeaders + 1;
+  // CONNECT asks for a tunnel. Without a 'connect' listener Node drops the socket with no answer;
+  // the bridge is no proxy: 501, as for any method it does not implement (nginx 1.22 answers 400).
+  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
+    const body = 'CONNECT is not supported: fpm-bridge is not a proxy\n';
+    socket.on('error', () => {});
+    socket.end(`HTTP/1.1 501 Not Implemented\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+  });
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(at.port, at.host, () => {
