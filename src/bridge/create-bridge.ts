@@ -11,7 +11,7 @@ import { MemoryBudget } from '../http/request-body.ts';
 import { SpoolDir } from '../http/spool.ts';
 import { silentLogger, type ServedBy } from '../log/logger.ts';
 import { cachedLookup } from '../route/cached-lookup.ts';
-import { fsLookup } from '../route/file-lookup.ts';
+import { confinedLookup, fsLookup } from '../route/file-lookup.ts';
 import { parseRewrite } from '../route/rewrite.ts';
 import { SmallFileCache } from '../static/small-file-cache.ts';
 import { SERVER_SOFTWARE } from '../version.ts';
@@ -60,7 +60,7 @@ export function createBridge(options: BridgeOptions): Bridge {
       pathInfo: options.pathInfo ?? false,
       pathInfoStatic: options.pathInfoStatic ?? false,
     },
-    lookup: cachedLookup(fsLookup, statCacheMs),
+    lookup: cachedLookup(options.followSymlinks ? fsLookup : confinedLookup(root), statCacheMs),
     fileCache: statCacheMs > 0 ? new SmallFileCache({ maxFileSize: 64 * 1024, maxTotalSize: 32 * 1024 * 1024, ttlMs: statCacheMs }) : null,
     server: {
       documentRoot: root,

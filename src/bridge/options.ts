@@ -21,6 +21,11 @@ export interface BridgeOptions extends ServerLimits {
   rewrites?: readonly string[];
   /** How long docroot lookups and small static files (up to 64 KiB) are remembered, in ms (0: not at all). */
   statCacheMs?: number;
+  /**
+   * Serve and run files reached through symlinks that lead out of the document root (nginx's default,
+   * `--follow-symlinks`). Off by default: such a path is treated as absent (SECURITY.md).
+   */
+  followSymlinks?: boolean;
   /** Index files for a directory request. */
   indexFiles?: readonly string[];
   /** Largest request body accepted, in bytes (413 beyond). */

@@ -53,6 +53,8 @@ export interface CliConfig {
   rewrites: string[];
   pathInfo: boolean;
   pathInfoStatic: boolean;
+  /** `--follow-symlinks`: serve and run what symlinks in the root lead to, even outside it. */
+  followSymlinks: boolean;
   /** Hardening limits and timeouts (see SECURITY.md). */
   maxHeaderSize: number;
   maxHeaders: number;
@@ -81,7 +83,7 @@ const STRING_FLAGS = [
 ];
 /** Flags that configure the php-fpm fpm-bridge spawns: meaningless with --fpm. */
 const SPAWN_FLAGS = ['php-fpm-bin', 'php-ini', 'php-fpm-conf'];
-const BOOLEAN_FLAGS = ['help', 'version', 'quiet', 'path-info', 'path-info-static', 'watch', 'open'];
+const BOOLEAN_FLAGS = ['help', 'version', 'quiet', 'path-info', 'path-info-static', 'follow-symlinks', 'watch', 'open'];
 const KNOWN = new Set([...STRING_FLAGS, ...BOOLEAN_FLAGS, 'h', 'v', '_']);
 
 export function parseArgs(argv: readonly string[]): CliConfig {
@@ -180,6 +182,7 @@ export function parseArgs(argv: readonly string[]): CliConfig {
     }),
     pathInfo: requirePathInfoIndex(Boolean(a['path-info']), one('index')),
     pathInfoStatic: Boolean(a['path-info-static']),
+    followSymlinks: Boolean(a['follow-symlinks']),
     maxHeaderSize: parsed('max-header-size', parseSize, SERVER_DEFAULTS.maxHeaderSize),
     maxHeaders: parsed('max-headers', count, SERVER_DEFAULTS.maxHeaders),
     headerTimeoutMs: parsed('header-timeout', parseDuration, SERVER_DEFAULTS.headerTimeoutMs),

@@ -32,6 +32,8 @@ Routing (nginx equivalents in the README):
   --path-info              with --index: every path that is no .php script runs the front controller
                            with the path as PATH_INFO (aurweb, CodeIgniter 3, Kohana)
   --path-info-static       in that mode, serve existing static files first
+  --follow-symlinks        serve and run files that symlinks in the root lead to outside it (nginx's
+                           default); without it such paths are 404
   --rewrite 'REGEX TARGET [last|break|redirect|permanent]'
                            nginx-style rewrite, repeatable, applied in order; $1..$9 from the match;
                            the query is appended unless TARGET ends with ?

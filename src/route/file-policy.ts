@@ -9,15 +9,31 @@ export function isHidden(path: string): boolean {
   return rest.includes('/.');
 }
 
-/** PHP source and includes, in any letter case: their source must never go out as a static file. */
-const SOURCE = /\.(php\d?|phtml|phar|phps|inc)$/i;
-/** Editor and backup copies of anything (`x.php~`, `x.php.bak`, `.x.php.swp`, `x.php.orig`). */
-const BACKUP = /(~|\.(bak|swp|swo|swx|orig|old|save|rej|tmp))$/i;
-/** `config.php.dist`, `x.php.1`: a PHP file with something after the extension is a copy too. */
-const PHP_COPY = /\.php\d?\.[^/]*$/i;
+/**
+ * PHP source as a family, not a list: any name that contains `.php` (`.phtml`, `.phar`), in any letter
+ * case, is a script or a copy of one (`wp-config.php_bak`, `config.php-old`, `config.php (copy)`,
+ * `config.phpbak`, `x.php.dist`), and a copy of a script is never served as text. A script itself is
+ * routed to PHP before static files are considered.
+ */
+const PHP_FAMILY = /\.ph(?:p|tml|ar)/i;
+/** Other source: `.phps` is covered above; includes. */
+const SOURCE = /\.inc$/i;
+/** Editor and backup copies of anything, any letter case (`x~`, `data.json.BAK`, `.x.swp`, `#x#`). */
+const BACKUP = /(~|\.(bak|swp|swo|swx|orig|old|save|rej|tmp)|^#.*#)$/i;
+
+/**
+ * The last segment with trailing spaces and dots dropped: `conf.php ` or `data.bak.` name the same
+ * file as `conf.php` on Windows shares, and are copies in spirit everywhere else.
+ */
+function lastName(path: string): string {
+  let end = path.length;
+  while (end > 0 && (path[end - 1] === ' ' || path[end - 1] === '.')) end--;
+  return path.slice(path.lastIndexOf('/', end - 1) + 1, end);
+}
 
 export function isServableStatic(path: string): boolean {
-  return !SOURCE.test(path) && !BACKUP.test(path) && !PHP_COPY.test(path);
+  const name = lastName(path);
+  return !PHP_FAMILY.test(name) && !SOURCE.test(name) && !BACKUP.test(name);
 }
 
 /**

@@ -62,13 +62,31 @@ describe('isServableStatic', () => {
       '/x.php7.bak',
       '/notes.txt~',
       '/data.json.bak',
+      // The family, not a list (issue 9): any name containing .php is a script or a copy of one.
+      '/wp-config.php_bak',
+      '/config.php-old',
+      '/config.php (copy)',
+      '/config.php_',
+      '/config.phpbak',
+      '/conf.php ',
+      '/conf.php.',
+      '/x.phpx',
+      '/X.PhTmL_old',
+      '/a/b/x.phar.gz',
+      // Backups in upper case, and with Windows-style trailing dots and spaces.
+      '/data.json.BAK',
+      '/a.txt.SWP',
+      '/notes.TXT.Orig',
+      '/data.bak.',
+      '/data.bak ',
+      '/#notes.txt#',
     ]) {
       expect(isServableStatic(p), p).toBe(false);
     }
   });
 
   it('serves ordinary files', () => {
-    for (const p of ['/style.css', '/app.js', '/a/b/index.html', '/img.png', '/x.phpx', '/x.ph', '/php/x.txt', '/x.php/readme.txt', '/x.include', '/bak', '/robots.txt']) {
+    for (const p of ['/style.css', '/app.js', '/a/b/index.html', '/img.png', '/x.ph', '/phpinfo.txt', '/a.p.h.p', '/x.pht', '/php/x.txt', '/x.php/readme.txt', '/x.include', '/bak', '/robots.txt']) {
       expect(isServableStatic(p), p).toBe(true);
     }
   });
