@@ -12,6 +12,7 @@ import { serveAppOverFastCGI, type FastCGIAppServer } from '../http/fastcgi-app-
 import { runApp } from '../app/run-app.ts';
 import { listen, type Listening } from '../http/listen.ts';
 import { sweepStaleSpoolDirs } from '../http/spool.ts';
+import { rateLimitErrors } from '../log/rate-limit.ts';
 import { silentLogger } from '../log/logger.ts';
 import { textLogger } from '../log/text-logger.ts';
 import { VERSION } from '../version.ts';
@@ -49,7 +50,9 @@ async function main(argv: readonly string[]): Promise<number> {
   // A worker stops when the primary retires it, never on a signal.
   const firstSignal: Promise<string> = share ? workerRetired() : captureStopSignal(stopSignals);
   // --quiet drops the access lines; PHP's stderr then shows as it comes instead of under them.
-  const logger = config.logFormat === 'json' ? jsonLogger(undefined, undefined, { access: !config.quiet }) : textLogger(undefined, undefined, { access: !config.quiet });
+  const logger = rateLimitErrors(
+    config.logFormat === 'json' ? jsonLogger(undefined, undefined, { access: !config.quiet }) : textLogger(undefined, undefined, { access: !config.quiet }),
+  );
   const fail = (message: string): number => {
     process.stderr.write(`fpm-bridge: ${message}\n`);
     return EXIT.startup;
