@@ -68,6 +68,11 @@ export interface CliConfig {
   shutdownTimeoutMs: number;
   /** `--workers N|auto`: processes sharing the port (1: this process serves, no cluster). */
   workers: number;
+  /** `--admin-listen [host:]port`: /healthz, /readyz, /metrics there (off by default). */
+  adminListen: ListenAddress | undefined;
+  /** php-fpm's ping.path and pm.status_path, when its pool sets them. */
+  fpmPingPath: string | undefined;
+  fpmStatusPath: string | undefined;
 }
 
 /** Default grace for in-flight requests on a stop signal. */
@@ -79,7 +84,7 @@ const STRING_FLAGS = [
   'php-fpm-bin', 'php-ini', 'php-fpm-conf', 'rewrite', 'config',
   'max-header-size', 'max-headers', 'header-timeout', 'body-timeout', 'keepalive-timeout', 'app-timeout',
   'trust-proxy', 'shutdown-timeout', 'fastcgi-listen',
-  'log-format', 'workers',
+  'log-format', 'workers', 'admin-listen', 'fpm-ping-path', 'fpm-status-path',
 ];
 /** Flags that configure the php-fpm fpm-bridge spawns: meaningless with --fpm. */
 const SPAWN_FLAGS = ['php-fpm-bin', 'php-ini', 'php-fpm-conf'];
@@ -192,6 +197,9 @@ export function parseArgs(argv: readonly string[]): CliConfig {
     trustProxy: parseTrustProxy(many('trust-proxy')),
     shutdownTimeoutMs: parsed('shutdown-timeout', parseDuration, SHUTDOWN_TIMEOUT_MS),
     workers: noWatchWith(parsed('workers', parseWorkers, 1), Boolean(a.watch)),
+    adminListen: parsed('admin-listen', parseListen, undefined),
+    fpmPingPath: parsed('fpm-ping-path', fpmPath, undefined),
+    fpmStatusPath: parsed('fpm-status-path', fpmPath, undefined),
   };
 }
 
@@ -211,6 +219,12 @@ export function parseWorkers(s: string): number {
   if (s === 'auto') return availableParallelism();
   if (!/^\d+$/.test(s) || Number(s) < 1 || Number(s) > 1024) throw new Error(`want a number of processes from 1 to 1024, or auto (got "${s}")`);
   return Number(s);
+}
+
+/** php-fpm's ping.path / pm.status_path: an absolute path, as in its pool file. */
+function fpmPath(s: string): string {
+  if (!/^\/[\x21-\x7e]*$/.test(s)) throw new Error(`want the path as in php-fpm's pool file, starting with / (got "${s}")`);
+  return s;
 }
 
 function noWatchWith(workers: number, watch: boolean): number {

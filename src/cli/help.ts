@@ -79,6 +79,13 @@ Processes:
                            (the app loaded afresh) and retires the old ones once they finish; a
                            worker that dies is replaced. Default 1: this process serves
 
+Operators:
+  --admin-listen <addr>    [host:]port for /healthz (alive), /readyz (php-fpm answers; else 503) and
+                           /metrics (Prometheus); off by default, never on the --listen port
+  --fpm-ping-path <path>   php-fpm's ping.path: /readyz asks a php-fpm worker instead of only connecting
+  --fpm-status-path <path> php-fpm's pm.status_path: /metrics includes its active/idle workers, listen
+                           queue and max children reached
+
 Serving the app to nginx:
   --fastcgi-listen <addr>  also serve the app over FastCGI on a socket path or [host:]port, for an nginx
                            kept in front (error_page 404 = @app; location @app { fastcgi_pass ...; })

@@ -21,6 +21,7 @@ import { banner } from './banner.ts';
 import { HELP, USAGE } from './help.ts';
 import { startPhpBackend, type PhpBackend } from './php-backend.ts';
 import { captureStopSignal, shutdown, STOP_SIGNALS, stopSignal } from './shutdown.ts';
+import { answerScrapes, serveMetricsFrom, startAdmin, fpmTargets, type Admin } from './admin.ts';
 import { runPrimary, workerBackend, workerReady, workerRetired, workerShare } from './workers.ts';
 
 /** Exit codes scripts can rely on. */
@@ -49,6 +50,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const stopSignals = cluster ? (['SIGINT', 'SIGTERM'] as const) : STOP_SIGNALS;
   // A worker stops when the primary retires it, never on a signal.
   const firstSignal: Promise<string> = share ? workerRetired() : captureStopSignal(stopSignals);
+  if (share && config.adminListen) answerScrapes();
   // --quiet drops the access lines; PHP's stderr then shows as it comes instead of under them.
   const logger = rateLimitErrors(
     config.logFormat === 'json' ? jsonLogger(undefined, undefined, { access: !config.quiet }) : textLogger(undefined, undefined, { access: !config.quiet }),
@@ -72,6 +74,16 @@ async function main(argv: readonly string[]): Promise<number> {
       throw err;
     }
     process.on('exit', () => php.killNow());
+    let admin: Admin | undefined;
+    if (config.adminListen) {
+      try {
+        admin = await startAdmin(config.adminListen, fpmTargets(config, php.address), null, true, logger);
+      } catch (err) {
+        await php.stop();
+        return fail(`cannot listen on --admin-listen ${config.adminListen.host}:${config.adminListen.port}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
+      void firstSignal.then(() => admin?.close());
+    }
     return runPrimary({
       workers: config.workers,
       php,
@@ -80,6 +92,7 @@ async function main(argv: readonly string[]): Promise<number> {
       stop: firstSignal as Promise<NodeJS.Signals>,
       onServing: (url) => {
         logger.info(banner({ url, root: resolve(config.root), frontController: config.frontController, php: php.describe, app: config.app, watch: config.watch }));
+        if (admin) logger.info(`  admin ${admin.url} (healthz, readyz, metrics)`);
         if (config.open) openBrowser(url);
       },
     });
@@ -140,17 +153,31 @@ async function main(argv: readonly string[]): Promise<number> {
       return fail(`cannot serve the app over FastCGI on ${config.fastcgiListen}: ${(err as Error).message}`);
     }
   }
+  let admin: Admin | undefined;
+  const metrics = config.adminListen ? serveMetricsFrom(bridge, php.address, share ? String(share.slot) : null) : undefined;
+  if (config.adminListen && !share) {
+    try {
+      admin = await startAdmin(config.adminListen, fpmTargets(config, php.address), metrics!.registry, false, logger);
+    } catch (err) {
+      await listening.close();
+      await bridge.close();
+      await php.stop();
+      return fail(`cannot listen on --admin-listen ${config.adminListen.host}:${config.adminListen.port}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+  }
   if (share) workerReady(listening.url);
   else logger.info(banner({ url: listening.url, root: resolve(config.root), frontController: config.frontController, php: php.describe, app: config.app, watch: config.watch }));
   if (fastcgi && config.fastcgiListen && !share) {
     const at = config.fastcgiListen;
     logger.info(`  the app over FastCGI on ${at} (for nginx: fastcgi_pass ${at.includes('/') ? 'unix:' : ''}${at};)`);
   }
+  if (admin) logger.info(`  admin ${admin.url} (healthz, readyz, metrics)`);
   if (config.open && !share) openBrowser(listening.url);
 
   const signal = await firstSignal;
   reloader?.close();
   void fastcgi?.close();
+  void admin?.close();
   if (!share) logger.info(`${signal}: stopping (send it again to stop at once)`);
   // A second signal means now: php-fpm is killed outright on the way out (the 'exit' hook).
   await Promise.race([shutdown(listening, bridge, php, config.shutdownTimeoutMs), share ? new Promise(() => {}) : stopSignal(stopSignals)]);

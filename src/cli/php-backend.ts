@@ -3,7 +3,7 @@ import { formatAddress, parseAddress } from '../fastcgi/address.ts';
 import { spawnFpm } from '../fpm/spawn-fpm.ts';
 import type { Logger } from '../log/logger.ts';
 import type { CliConfig } from './args.ts';
-import { probeFpm } from './probe.ts';
+import { probeFpm } from '../fastcgi/probe.ts';
 
 /** The php-fpm the bridge talks to, spawned or the user's, as the rest of the CLI needs it. */
 export interface PhpBackend {

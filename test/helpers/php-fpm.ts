@@ -12,6 +12,8 @@ export interface PhpFpmOptions {
   maxRequests?: number;
   workers?: number;
   ini?: Record<string, string>;
+  /** More pool directives, as written (`ping.path = /ping`). */
+  pool?: string[];
 }
 
 export interface PhpFpm {
@@ -231,6 +233,7 @@ export async function startPhpFpm(opts: PhpFpmOptions = {}): Promise<PhpFpm> {
     'clear_env = no',
     'security.limit_extensions = .php',
     ...Object.entries(opts.ini ?? {}).map(([k, v]) => `php_admin_value[${k}] = ${v}`),
+    ...(opts.pool ?? []),
     '',
   ];
   writeFileSync(conf, lines.join('\n'));

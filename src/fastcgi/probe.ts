@@ -1,5 +1,5 @@
 import { connect } from 'node:net';
-import { connectOptions, parseAddress } from '../fastcgi/address.ts';
+import { connectOptions, parseAddress } from './address.ts';
 
 /** Tries one connection to a php-fpm the user runs; returns the errno text when it fails. */
 export function probeFpm(address: string, timeoutMs = 2_000): Promise<string | null> {
