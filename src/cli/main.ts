@@ -21,7 +21,7 @@ import { banner } from './banner.ts';
 import { HELP, USAGE } from './help.ts';
 import { startPhpBackend, type PhpBackend } from './php-backend.ts';
 import { captureStopSignal, shutdown, STOP_SIGNALS, stopSignal } from './shutdown.ts';
-import { answerScrapes, serveMetricsFrom, startAdmin, fpmTargets, type Admin } from './admin.ts';
+import type { Admin } from './admin.ts';
 import { runPrimary, workerBackend, workerReady, workerRetired, workerShare } from './workers.ts';
 
 /** Exit codes scripts can rely on. */
@@ -50,7 +50,9 @@ async function main(argv: readonly string[]): Promise<number> {
   const stopSignals = cluster ? (['SIGINT', 'SIGTERM'] as const) : STOP_SIGNALS;
   // A worker stops when the primary retires it, never on a signal.
   const firstSignal: Promise<string> = share ? workerRetired() : captureStopSignal(stopSignals);
-  if (share && config.adminListen) answerScrapes();
+  // prom-client and the admin pages load only when asked for.
+  const admins = config.adminListen ? await import('./admin.ts') : null;
+  if (share && admins) admins.answerScrapes();
   // --quiet drops the access lines; PHP's stderr then shows as it comes instead of under them.
   const logger = rateLimitErrors(
     config.logFormat === 'json' ? jsonLogger(undefined, undefined, { access: !config.quiet }) : textLogger(undefined, undefined, { access: !config.quiet }),
@@ -75,9 +77,9 @@ async function main(argv: readonly string[]): Promise<number> {
     }
     process.on('exit', () => php.killNow());
     let admin: Admin | undefined;
-    if (config.adminListen) {
+    if (config.adminListen && admins) {
       try {
-        admin = await startAdmin(config.adminListen, fpmTargets(config, php.address), null, true, logger);
+        admin = await admins.startAdmin(config.adminListen, admins.fpmTargets(config, php.address), null, true, logger);
       } catch (err) {
         await php.stop();
         return fail(`cannot listen on --admin-listen ${config.adminListen.host}:${config.adminListen.port}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
@@ -154,10 +156,10 @@ async function main(argv: readonly string[]): Promise<number> {
     }
   }
   let admin: Admin | undefined;
-  const metrics = config.adminListen ? serveMetricsFrom(bridge, php.address, share ? String(share.slot) : null) : undefined;
-  if (config.adminListen && !share) {
+  const metrics = admins ? admins.serveMetricsFrom(bridge, php.address, share ? String(share.slot) : null) : undefined;
+  if (config.adminListen && admins && metrics && !share) {
     try {
-      admin = await startAdmin(config.adminListen, fpmTargets(config, php.address), metrics!.registry, false, logger);
+      admin = await admins.startAdmin(config.adminListen, admins.fpmTargets(config, php.address), metrics.registry, false, logger);
     } catch (err) {
       await listening.close();
       await bridge.close();
