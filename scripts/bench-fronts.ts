@@ -238,9 +238,9 @@ http://127.0.0.1:${port} {
 }
 
 /** fpm-bridge on the same pool, with the bench app for the fallback paths, as a user would run it. */
-export function bridgeFront(b: Backends, paths: Paths): Front {
+export function bridgeFront(b: Backends, paths: Paths, workers = 1): Front {
   return {
-    id: 'bridge',
+    id: workers > 1 ? `bridge-w${workers}` : 'bridge',
     persistent: false,
     async start() {
       const port = await freePort();
@@ -251,6 +251,7 @@ export function bridgeFront(b: Backends, paths: Paths): Front {
         '--listen', `127.0.0.1:${port}`,
         '--fpm-connections', String(b.fpmWorkers),
         '--quiet',
+        ...(workers > 1 ? ['--workers', String(workers)] : []),
       ];
       // The fpm-bridge command itself (it execs node with its V8 settings), as a user runs it.
       const proc = await startServer('fpm-bridge', join(paths.repo, 'scripts', 'fpm-bridge'), args, { host: '127.0.0.1', port });

@@ -4,7 +4,7 @@
 // php-fpm's workers too, and its group id is appended to $BENCH_TMP/pgids: if this process dies without
 // cleaning up (even SIGKILL), the EXIT trap of scripts/bench kills those groups.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, existsSync, openSync, readFileSync, statSync } from 'node:fs';
+import { appendFileSync, existsSync, openSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { delimiter, join } from 'node:path';
 import { canConnect } from '../src/fpm/wait-socket.ts';
@@ -152,4 +152,30 @@ export function memoryKiB(pid: number): { hwm: number; rss: number } | null {
   } catch {
     return null;
   }
+}
+
+/**
+ * CPU time (user + system, in ms) of `pid` and its direct children (the --workers primary and its
+ * workers), from /proc; null off Linux. Children that exited meanwhile are not counted.
+ */
+export function cpuMs(pid: number): number | null {
+  const ticksPerMs = 100 / 1000; // USER_HZ is 100 on Linux
+  const read = (p: string): { ppid: number; ticks: number } | null => {
+    try {
+      const stat = readFileSync(`/proc/${p}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) };
+    } catch {
+      return null;
+    }
+  };
+  const own = read(String(pid));
+  if (!own) return null;
+  let ticks = own.ticks;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const s = read(entry);
+    if (s && s.ppid === pid) ticks += s.ticks;
+  }
+  return ticks / ticksPerMs;
 }

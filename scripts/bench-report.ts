@@ -37,6 +37,8 @@ export interface Results {
   /** fpm-bridge's RSS right after start-up, before any request (smallest seen). */
   bridgeIdleKiB: number | null;
   slow: SlowClientReport | null;
+  /** `caseId/front` → the front's CPU ms (all its processes) per request, one per round. */
+  cpuPerRequestMs: Map<string, number[]>;
 }
 
 /** The bridge's peak RSS over every case, or null when it never ran. */
@@ -131,6 +133,24 @@ interface Goal {
   met: (v: number) => boolean;
 }
 
+/** Median CPU per request of --workers 2 over one process, on one case. */
+function cpuRatio(r: Results, caseId: string): number | null {
+  const median = (xs: number[] | undefined) => (xs && xs.length > 0 ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]! : null);
+  const w2 = median(r.cpuPerRequestMs.get(key(caseId, 'bridge-w2')));
+  const one = median(r.cpuPerRequestMs.get(key(caseId, 'bridge')));
+  return w2 !== null && one !== null ? w2 / one : null;
+}
+
+/** The fronts' CPU per request, for the report and the README's scaling projection. */
+export function cpuLines(r: Results): string {
+  const out: string[] = [];
+  for (const [k, xs] of r.cpuPerRequestMs) {
+    const sorted = [...xs].sort((a, b) => a - b);
+    out.push(`- front CPU per request, ${k}: ${(sorted[Math.floor(sorted.length / 2)]! * 1000).toFixed(0)} µs (median over rounds; all the front's processes)`);
+  }
+  return out.join('\n');
+}
+
 export function goalsTable(r: Results): string {
   const rowOf = (caseId: string, front: string) => r.cases.find((c) => c.id === caseId)?.rows.find((x) => x.front === front);
   const sum = (caseId: string, front: string) => {
@@ -162,6 +182,14 @@ export function goalsTable(r: Results): string {
     ...['hello', '1mib', 'post'].map(
       (id): Goal => ({ text: `p99 ${id} ≤ nginx's (bridge/nginx)`, value: p99Ratio(id), show: times, met: (v) => v <= 1 }),
     ),
+    atLeast('--workers 2: app route burning 1 ms CPU ≥ 1.7x one process (wrk unpinned, shares the cores)', ratio('cpu', 'bridge-w2', 'bridge'), 1.7),
+    atLeast('--workers 2: 4 KiB static ≥ 1.2x one process (wrk unpinned, shares the cores)', ratio('static-w', 'bridge-w2', 'bridge'), 1.2),
+    {
+      text: '--workers 2: front CPU per request ≤ one process (1 ms CPU route; w2/one)',
+      value: cpuRatio(r, 'cpu'),
+      show: times,
+      met: (v) => v <= 1.05,
+    },
     { text: 'bridge peak RSS ≤ 80 MiB', value: bridgePeak(r), show: fmtMiB, met: (v) => v <= 80 * 1024 },
     {
       text: 'slow 1 GiB client: RSS growth < 32 MiB',

@@ -16,6 +16,8 @@ export interface Request {
   path: string;
   /** POST body size in bytes. */
   bodyBytes?: number;
+  /** wrk on any core, not pinned: for multi-process fronts, which need both cores (wrk then shares them). */
+  unpinned?: boolean;
 }
 
 export interface Expect {
@@ -37,7 +39,7 @@ export interface WrkResult {
 
 /** The wrk command line (shown in the report, so anyone can re-run one case by hand). */
 export function wrkArgs(url: string, seconds: number, req: Request): string[] {
-  const args = [...PIN, 'wrk', `-t${WRK_THREADS}`, `-c${WRK_CONNECTIONS}`, `-d${seconds}s`, '--latency'];
+  const args = [...(req.unpinned ? [] : PIN), 'wrk', `-t${WRK_THREADS}`, `-c${WRK_CONNECTIONS}`, `-d${seconds}s`, '--latency'];
   if (req.method === 'POST') args.push('-s', postScript(req.bodyBytes ?? 0));
   return [...args, url];
 }

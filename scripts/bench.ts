@@ -15,8 +15,8 @@ import {
   bridgeFront, caddyFront, nginxFront, persistentFront, startNodeHello, startPhpFpm, startPhpS,
   type Backends, type Front, type Paths, type Running,
 } from './bench-fronts.ts';
-import { killAllNow, memoryKiB, sleep, type Proc } from './bench-procs.ts';
-import { goalsTable, key, memoryLines, resultsTable, type Case, type Results, type SlowClientReport } from './bench-report.ts';
+import { cpuMs, killAllNow, memoryKiB, sleep, type Proc } from './bench-procs.ts';
+import { cpuLines, goalsTable, key, memoryLines, resultsTable, type Case, type Results, type SlowClientReport } from './bench-report.ts';
 import { slowClient } from './bench-slow-client.ts';
 import { check, runWrk, wrkArgs, WRK_CONNECTIONS, WRK_THREADS, type Request } from './bench-wrk.ts';
 
@@ -26,7 +26,7 @@ const HELP = `usage: bash scripts/bench [--quick] [--rounds N] [--duration S] [-
   --rounds N           interleaved rounds (default 3; env BENCH_ROUNDS)
   --duration S         seconds of wrk per front and case per round (default 5; env BENCH_DURATION)
   --warmup S           seconds of unmeasured wrk before each measurement (default 1; env BENCH_WARMUP)
-  --cases a,b          only these cases: hello,1mib,static,post,php404,app
+  --cases a,b          only these cases: hello,1mib,static,post,php404,app,cpu,static-w
   --nginx-workers N    nginx worker_processes (default auto, as in Debian's nginx.conf; env BENCH_NGINX_WORKERS)
   --no-slow-client     skip the 1 GiB slow-client check
 The report is printed and written to .tmp/bench-<date>.md.`;
@@ -78,7 +78,7 @@ function parseOptions(argv: string[]): Options {
   };
 }
 
-const CASE_IDS = ['hello', '1mib', 'static', 'post', 'php404', 'app'];
+const CASE_IDS = ['hello', '1mib', 'static', 'post', 'php404', 'app', 'cpu', 'static-w'];
 
 function checkedCases(list: string): string[] {
   const ids = list.split(',');
@@ -131,6 +131,22 @@ function buildCases(has: (front: string) => boolean): Case[] {
         { front: 'bridge', label: 'fpm-bridge → app', expect: app },
       ],
     },
+    // --workers: the same front as one process and as two workers, wrk unpinned (it shares the two
+    // cores with them; a 2-core machine cannot give each its own).
+    {
+      id: 'cpu', title: 'app route burning 1 ms CPU (wrk unpinned)', req: { method: 'GET', path: '/app/cpu', unpinned: true }, baseline: 'bridge',
+      rows: [
+        { front: 'bridge', label: 'fpm-bridge, one process', expect: app },
+        { front: 'bridge-w2', label: 'fpm-bridge --workers 2', expect: app },
+      ],
+    },
+    {
+      id: 'static-w', title: '4 KiB static file (wrk unpinned)', req: { method: 'GET', path: '/4k.txt', unpinned: true }, baseline: 'bridge',
+      rows: [
+        { front: 'bridge', label: 'fpm-bridge, one process', expect: { status: 200, length: 4096 } },
+        { front: 'bridge-w2', label: 'fpm-bridge --workers 2', expect: { status: 200, length: 4096 } },
+      ],
+    },
   ];
   return cases.map((c) => ({ ...c, rows: c.rows.filter((r) => has(r.front)) }));
 }
@@ -167,6 +183,7 @@ function buildFronts(b: Backends, paths: Paths, opts: Options): Front[] {
     caddyFront(b, paths),
     persistentFront('node', b.nodePort, procOf('node-hello')),
     bridgeFront(b, paths),
+    bridgeFront(b, paths, 2),
   ];
   return fronts.filter((f): f is Front => f !== null);
 }
@@ -217,8 +234,14 @@ async function runRound(round: number, fronts: Front[], cases: Case[], opts: Opt
       if (results.failures.has(key(c.id, front.id))) continue;
       await withFront(front, async ({ port, proc }) => {
         if (front.id === 'bridge') noteIdle(results, proc.pid);
-        const r = await measure(port, c.req, opts);
+        const url = `http://127.0.0.1:${port}${c.req.path}`;
+        await runWrk(url, opts.warmup, c.req);
+        // The front's own CPU (all its processes) over the measured run, per request.
+        const cpuBefore = front.id.startsWith('bridge') ? cpuMs(proc.pid) : null;
+        const r = await runWrk(url, opts.duration, c.req);
+        const cpuAfter = cpuBefore !== null ? cpuMs(proc.pid) : null;
         const k = key(c.id, front.id);
+        if (cpuBefore !== null && cpuAfter !== null && r.rps > 0) results.cpuPerRequestMs.set(k, [...(results.cpuPerRequestMs.get(k) ?? []), (cpuAfter - cpuBefore) / (r.rps * opts.duration)]);
         results.samples.set(k, [...(results.samples.get(k) ?? []), r]);
         if (front.id === 'bridge') notePeak(results, c.id, proc.pid);
         const errors = r.socketErrors || r.non2xx ? `  (${r.non2xx} non-2xx, ${r.socketErrors} socket errors)` : '';
@@ -226,13 +249,6 @@ async function runRound(round: number, fronts: Front[], cases: Case[], opts: Opt
       });
     }
   }
-}
-
-/** An unmeasured warm-up (JIT, opcache, connection pools), then the measured run. */
-async function measure(port: number, req: Request, opts: Options) {
-  const url = `http://127.0.0.1:${port}${req.path}`;
-  await runWrk(url, opts.warmup, req);
-  return runWrk(url, opts.duration, req);
 }
 
 function noteIdle(results: Results, pid: number): void {
@@ -304,6 +320,7 @@ function report(results: Results, opts: Options, fronts: Front[]): string {
       'for php -S those are reconnections, not failures (their cost is in its req/s). A "timeout" is a request unanswered after 2 s.',
     '',
     memoryLines(results),
+    cpuLines(results),
     '',
     '## Goals of issue 5',
     '',
@@ -335,7 +352,7 @@ async function main(): Promise<void> {
     const has = (id: string) => fronts.some((f) => f.id === id);
     const cases = buildCases(has).filter((c) => !opts.cases || opts.cases.includes(c.id));
 
-    const results: Results = { cases, samples: new Map(), failures: new Map(), bridgePeakKiB: new Map(), bridgeIdleKiB: null, slow: null };
+    const results: Results = { cases, samples: new Map(), failures: new Map(), bridgePeakKiB: new Map(), bridgeIdleKiB: null, slow: null, cpuPerRequestMs: new Map() };
     log('checking that every front answers every case correctly ...');
     await checkAll(fronts, cases, results);
 

@@ -4,7 +4,12 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 
 const BODY = 'hello from app';
 
-export default function app(_req: IncomingMessage, res: ServerResponse): void {
+export default function app(req: IncomingMessage, res: ServerResponse): void {
+  // A route with real work: 1 ms of CPU per request (the --workers case).
+  if (req.url === '/app/cpu') {
+    const end = performance.now() + 1;
+    while (performance.now() < end);
+  }
   res.writeHead(200, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(BODY) });
   res.end(BODY);
 }
