@@ -72,9 +72,9 @@ describe('--admin-listen, one process', () => {
     port = await freePort();
     admin = await freePort();
     cli = startCli(['--fpm', fpm.socket, '--fpm-connections', '1', '--root', root, '--app', join(root, 'app.mjs'), '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${admin}`, '--fpm-ping-path', '/fpm-ping', '--fpm-status-path', '/fpm-status']);
-    await waitFor(() => /admin http:/.test(cli.output()) || cli.child.exitCode !== null, 40_000, 'the admin line');
+    await waitFor(() => /admin http:/.test(cli.output()) || cli.child.exitCode !== null, 120_000, 'the admin line');
     expect(cli.child.exitCode, cli.output()).toBeNull();
-  }, 60_000);
+  }, 150_000);
 
   afterAll(async () => {
     cli.child.kill('SIGKILL');
@@ -156,9 +156,9 @@ describe('--admin-listen with --workers 2', () => {
     port = await freePort();
     admin = await freePort();
     cli = startCli(['--workers', '2', '--root', root, '--app', join(root, 'app.mjs'), '--listen', `127.0.0.1:${port}`, '--admin-listen', `127.0.0.1:${admin}`]);
-    await waitFor(() => /2 workers \(pids/.test(cli.output()) || cli.child.exitCode !== null, 60_000, 'the workers');
+    await waitFor(() => /2 workers \(pids/.test(cli.output()) || cli.child.exitCode !== null, 150_000, 'the workers');
     expect(cli.child.exitCode, cli.output()).toBeNull();
-  }, 90_000);
+  }, 180_000);
 
   afterAll(() => {
     if (cli.child.exitCode === null) cli.child.kill('SIGTERM');
