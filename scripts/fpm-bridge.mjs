@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// The fpm-bridge command. tsx's loader makes TypeScript (ours and the user's --app) load with no build
-// step; it strips types with esbuild and keeps source maps, so stack traces point at .ts lines.
+// fpm-bridge from the sources, for contributors (tests, scripts/demo): no build step. tsx's loader
+// runs our TypeScript, and with it a user's .ts app. The published command (scripts/fpm-bridge) runs
+// the compiled dist/ instead and loads tsx only for a TypeScript app (src/app/load-app.ts).
 // Both halves: the ESM hooks, and the CommonJS ones for a .ts app in a folder with no
 // "type": "module" (Node 20 loads it through require, which fails without them).
 import { mkdtempSync, rmdirSync } from 'node:fs';

@@ -8,14 +8,15 @@ export type ModuleImporter = (url: string) => Promise<unknown>;
 const nativeImport: ModuleImporter = (url) => import(url);
 
 /**
- * Imports the app module named by --app. `.ts` files load with no build step: the process runs with
- * tsx's loader (see scripts/fpm-bridge.mjs), which strips types and keeps source maps for stack traces.
- * `importer` lets --watch load a fresh copy each time (src/app/app-reloader.ts).
+ * Imports the app module named by --app. `.ts` files load with no build step, through tsx (see
+ * typeScriptLoader), which keeps source maps for stack traces. `importer` lets --watch load a fresh
+ * copy each time (src/app/app-reloader.ts).
  */
 export async function loadApp(file: string, importer: ModuleImporter = nativeImport): Promise<NodeListener> {
   const url = pathToFileURL(resolve(file)).href;
   let mod: Record<string, unknown>;
   try {
+    if (TYPESCRIPT.test(file)) await typeScriptLoader();
     mod = (await importer(url)) as Record<string, unknown>;
   } catch (err) {
     throw new Error(`could not load the app ${file}: ${(err as Error).message}`, { cause: err });
@@ -24,4 +25,27 @@ export async function loadApp(file: string, importer: ModuleImporter = nativeImp
   let value: unknown = mod.default ?? mod;
   if (value && typeof value === 'object' && 'default' in value && !('fetch' in value)) value = (value as { default: unknown }).default;
   return toNodeListener(value, `the app ${file}`);
+}
+
+const TYPESCRIPT = /\.[cm]?tsx?$/;
+let registering: Promise<void> | undefined;
+
+/**
+ * Registers tsx's loader, once, the first time a TypeScript app loads: a JavaScript app, and the
+ * compiled command itself, never pay for it (on Node 20 its hooks run in an extra thread, ~17 MiB).
+ * tsx on every supported Node rather than Node's own type stripping (on by default from 22.18 and
+ * 23.6): one behaviour everywhere (enums, `import './x.js'` naming x.ts, tsconfig paths, .tsx) and
+ * source-mapped stack traces. Both halves: the ESM hooks, and the CommonJS ones for a .ts app in a
+ * folder with no "type": "module", which Node loads through require.
+ * From the sources (scripts/fpm-bridge.mjs, tests) this module is TypeScript itself: a loader is
+ * already in place, and a second tsx would only stack its hooks on the first.
+ */
+function typeScriptLoader(): Promise<void> {
+  if (import.meta.url.endsWith('.ts')) return Promise.resolve();
+  registering ??= (async () => {
+    const [esm, cjs] = await Promise.all([import('tsx/esm/api'), import('tsx/cjs/api')]);
+    esm.register();
+    cjs.register();
+  })();
+  return registering;
 }
