@@ -50,7 +50,7 @@ export function phpStep(parts: BridgeParts, holdForApp: boolean): Step {
     );
     const outcome = await runPhp(client, res, {
       params,
-      body: body.size === 0 ? null : (body.chunks ?? { [Symbol.asyncIterator]: () => body.stream()[Symbol.asyncIterator]() }),
+      body: body.size === 0 ? null : (body.chunks ?? { [Symbol.asyncIterator]: () => body.streamReused()[Symbol.asyncIterator]() }),
       holdStatuses: holdForApp && !ctx.appDeclined ? FALLBACK_STATUSES : NO_STATUSES,
       holdLimit: HOLD_LIMIT,
       onStderr: (line) => logger.phpStderr(req.method ?? '', req.url ?? '', line, ctx.id),

@@ -123,18 +123,23 @@ export class FcgiConnection {
     return !this.closed && this.current === exchange;
   }
 
-  /** Writes a large or file-backed body record by record, waiting for the socket to drain. */
+  /**
+   * Writes a large or file-backed body record by record. Each chunk is handed to the socket (its
+   * write done) before the next is asked for: backpressure, and the body may reuse one buffer for
+   * every chunk (BufferedBody.streamReused).
+   */
   private async streamBody(body: AsyncIterable<Buffer>, exchange: Exchange, id: number): Promise<void> {
     try {
       for await (const c of body) {
         if (!this.stillSending(exchange)) return;
         if (c.length === 0) continue;
-        let ok = true;
-        for (const piece of stdinRecords(id, c)) ok = this.socket.write(piece);
-        if (!ok) await new Promise<void>((resolve) => {
-          const done = () => { this.socket.off('drain', done); this.socket.off('close', done); resolve(); };
-          this.socket.on('drain', done);
+        await new Promise<void>((resolve) => {
+          const done = () => { this.socket.off('close', done); resolve(); };
           this.socket.on('close', done);
+          const pieces = stdinRecords(id, c);
+          const last = pieces.length - 1;
+          for (let i = 0; i < last; i++) this.socket.write(pieces[i]!);
+          this.socket.write(pieces[last]!, done);
         });
       }
       if (this.stillSending(exchange)) this.socket.write(encodeStdinEnd(id));
