@@ -1,0 +1,177 @@
+// The published package, as a user gets it: `npm pack`, `npm install` of the tarball into an empty
+// project, then the installed command serves a PHP page and a TypeScript app's route against a real
+// php-fpm, and createBridge is imported from .mjs, .cjs and a type-checked .ts file. This is the
+// test of the built dist/ (the rest of the suite runs src/): scripts/test builds it first.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startPhpFpm, type PhpFpm } from '../helpers/php-fpm.ts';
+
+const REPO = fileURLToPath(new URL('../..', import.meta.url));
+const FIXTURES = join(REPO, 'php/fixtures');
+const run = promisify(execFile);
+// npm, npx and the command's `node` run on the Node that runs this suite (scripts/test runs it on 20, 22, 24).
+const env = { ...process.env, PATH: `${dirname(process.execPath)}${delimiter}${process.env.PATH ?? ''}`, NO_COLOR: '1', npm_config_update_notifier: 'false' };
+
+/** The newest modification time under `dir`. */
+function newest(dir: string): number {
+  let t = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = join(dir, e.name);
+    t = Math.max(t, e.isDirectory() ? newest(p) : statSync(p).mtimeMs);
+  }
+  return t;
+}
+
+let work: string;
+let project: string;
+let tarball: string;
+let packed: string[];
+let fpm: PhpFpm;
+const children = new Set<ChildProcess>();
+
+beforeAll(async () => {
+  const built = statSync(join(REPO, 'dist/index.js'), { throwIfNoEntry: false });
+  if (!built) throw new Error('dist/ is missing: run `npm run build` (scripts/test does)');
+  if (newest(join(REPO, 'src')) > built.mtimeMs) throw new Error('dist/ is older than src/: run `npm run build` (scripts/test does)');
+  work = mkdtempSync(join(tmpdir(), 'fpm-bridge-package-'));
+  // dist/ is fresh: no need for prepack to build it once more.
+  const { stdout } = await run('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', work], { cwd: REPO, env });
+  const [info] = JSON.parse(stdout) as [{ filename: string; files: { path: string }[] }];
+  tarball = join(work, info.filename);
+  packed = info.files.map((f) => f.path);
+  project = join(work, 'project');
+  mkdirSync(project);
+  writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'uses-fpm-bridge', private: true, type: 'module' }));
+  // From the local tarball; its dependencies from npm's cache, the registry only for what it lacks.
+  await run('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball], { cwd: project, env });
+  fpm = await startPhpFpm();
+}, 240_000);
+
+afterAll(async () => {
+  for (const c of children) c.kill('SIGKILL');
+  await fpm?.stop();
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+describe('the npm package', () => {
+  it('holds dist/ (JavaScript, types, source maps), the command and the docs; no tests, fixtures, benchmarks or sources', () => {
+    for (const f of ['package.json', 'README.md', 'LICENSE', 'SECURITY.md', 'ARCHITECTURE.md', 'scripts/fpm-bridge', 'dist/index.js', 'dist/index.d.ts', 'dist/index.js.map', 'dist/cli/main.js', 'dist/app/reload-hooks.mjs']) {
+      expect(packed).toContain(f);
+    }
+    const stray = packed.filter((f) => !/^(dist\/|scripts\/fpm-bridge$|package\.json$|README\.md$|LICENSE$|SECURITY\.md$|ARCHITECTURE\.md$)/.test(f));
+    expect(stray).toEqual([]);
+  });
+
+  it('npx fpm-bridge --version', async () => {
+    const { stdout } = await run('npx', ['--no-install', 'fpm-bridge', '--version'], { cwd: project, env });
+    const { version } = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string };
+    expect(stdout).toBe(`fpm-bridge ${version}\n`);
+  }, 60_000);
+
+  it('the installed command serves a PHP page and a TypeScript app (compiled command, tsx loaded for the app only)', async () => {
+    writeFileSync(
+      join(project, 'app.ts'),
+      `import type { IncomingMessage, ServerResponse } from 'node:http';
+enum Greeting { Hello = 'hello from the app' }
+export default (req: IncomingMessage, res: ServerResponse): void => {
+  res.setHeader('content-type', 'text/plain');
+  res.end(\`\${Greeting.Hello} \${req.url}\`);
+};
+`,
+    );
+    const child = spawn(join(project, 'node_modules/.bin/fpm-bridge'), ['--fpm', fpm.socket, '--root', FIXTURES, '--app', 'app.ts', '--listen', '127.0.0.1:0'], {
+      cwd: project,
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.add(child);
+    let stderr = '';
+    child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    const deadline = Date.now() + 20_000;
+    while (!/http:\/\/\S+/.test(stderr)) {
+      if (child.exitCode !== null || Date.now() > deadline) throw new Error(`no banner from the installed command:\n${stderr}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const url = /(http:\/\/\S+?)\/?\s/.exec(stderr)![1]!;
+    expect(await (await fetch(`${url}/hello.php`)).text()).toBe('Hello from PHP');
+    expect(await (await fetch(`${url}/new/route`)).text()).toBe('hello from the app /new/route');
+    // It runs dist/ (compiled), not our TypeScript through tsx: the command's own files are .js.
+    const cmdline = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0');
+    expect(cmdline).toContain('--max-semi-space-size=2');
+    expect(cmdline.find((a) => a.endsWith('main.js'))).toMatch(/node_modules\/fpm-bridge\/dist\/cli\/main\.js$/);
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  }, 60_000);
+
+  /** A script in the project that serves through createBridge and prints what a PHP page and an app route answered. */
+  const embed = (load: string) => `${load}
+const app = (req, res) => res.end('app: ' + req.url);
+const bridge = createBridge({ fpm: process.argv[2], root: process.argv[3], app });
+const server = http.createServer(bridge.handle).listen(0, '127.0.0.1', async () => {
+  const base = 'http://127.0.0.1:' + server.address().port;
+  const php = await (await fetch(base + '/hello.php')).text();
+  const fromApp = await (await fetch(base + '/somewhere')).text();
+  console.log(JSON.stringify({ php, fromApp }));
+  server.close();
+  await bridge.close();
+});
+`;
+
+  it('import { createBridge } from a .mjs file', async () => {
+    writeFileSync(join(project, 'embed.mjs'), embed(`import { createBridge } from 'fpm-bridge';\nimport http from 'node:http';`));
+    const { stdout } = await run(process.execPath, ['embed.mjs', fpm.socket, FIXTURES], { cwd: project, env, timeout: 30_000 });
+    expect(JSON.parse(stdout)).toEqual({ php: 'Hello from PHP', fromApp: 'app: /somewhere' });
+  }, 40_000);
+
+  it('require("fpm-bridge") from a .cjs file (require of ESM: Node 20.19+, 22.12+)', async () => {
+    writeFileSync(join(project, 'embed.cjs'), embed(`const { createBridge } = require('fpm-bridge');\nconst http = require('node:http');`));
+    const { stdout } = await run(process.execPath, ['embed.cjs', fpm.socket, FIXTURES], { cwd: project, env, timeout: 30_000 });
+    expect(JSON.parse(stdout)).toEqual({ php: 'Hello from PHP', fromApp: 'app: /somewhere' });
+  }, 40_000);
+
+  it.each(['node16', 'bundler'])('a .ts file using createBridge type-checks with moduleResolution %s', async (resolution) => {
+    writeFileSync(
+      join(project, 'embed.ts'),
+      `import http from 'node:http';
+import { createBridge, listen, type Bridge, type BridgeOptions, type NodeListener } from 'fpm-bridge';
+const app: NodeListener = (_req, res) => void res.end('app');
+const options: BridgeOptions = { fpm: '/run/php/php-fpm.sock', root: 'public', app };
+const bridge: Bridge = createBridge(options);
+http.createServer(bridge.handle).listen(8080);
+void listen({ ...options, listen: '127.0.0.1:8081' }).then((l) => l.close());
+// @ts-expect-error root must be a string
+createBridge({ fpm: '/run/php/php-fpm.sock', root: 42 });
+`,
+    );
+    const module = resolution === 'node16' ? 'node16' : 'esnext';
+    const tsconfig = join(project, `tsconfig.${resolution}.json`);
+    writeFileSync(
+      tsconfig,
+      JSON.stringify({
+        compilerOptions: {
+          module,
+          moduleResolution: resolution,
+          target: 'es2022',
+          strict: true,
+          noEmit: true,
+          // As most projects have it (and quicker); a type that failed to resolve would be any, and
+          // the @ts-expect-error above would then have no error to expect.
+          skipLibCheck: true,
+          types: ['node'],
+          typeRoots: [relative(project, join(REPO, 'node_modules/@types'))],
+        },
+        files: ['embed.ts'],
+      }),
+    );
+    const tsc = join(REPO, 'node_modules/typescript/bin/tsc');
+    const result = await run(process.execPath, [tsc, '-p', tsconfig], { cwd: project, env }).catch((err: { stdout: string }) => ({ stdout: err.stdout, failed: true }));
+    expect(result.stdout).toBe('');
+    expect('failed' in result).toBe(false);
+  }, 120_000);
+});
