@@ -93,7 +93,7 @@ export default (req: IncomingMessage, res: ServerResponse): void => {
     let stderr = '';
     child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
     const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-    const deadline = Date.now() + 20_000;
+    const deadline = Date.now() + 45_000;
     while (!/http:\/\/\S+/.test(stderr)) {
       if (child.exitCode !== null || Date.now() > deadline) throw new Error(`no banner from the installed command:\n${stderr}`);
       await new Promise((r) => setTimeout(r, 20));
@@ -107,7 +107,7 @@ export default (req: IncomingMessage, res: ServerResponse): void => {
     expect(cmdline.find((a) => a.endsWith('main.js'))).toMatch(/node_modules\/fpm-bridge\/dist\/cli\/main\.js$/);
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
-  }, 60_000);
+  }, 90_000);
 
   /** A script in the project that serves through createBridge and prints what a PHP page and an app route answered. */
   const embed = (load: string) => `${load}
