@@ -57,9 +57,9 @@ describe('--workers (CLI)', () => {
     child.stdout!.on('data', (b: Buffer) => (stderr += b.toString()));
     child.stderr!.on('data', (b: Buffer) => (stderr += b.toString()));
     exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
-    await waitFor(() => /2 workers \(pids/.test(stderr) || child.exitCode !== null, 40_000, 'the workers banner');
+    await waitFor(() => /2 workers \(pids/.test(stderr) || child.exitCode !== null, 120_000, 'the workers banner');
     expect(child.exitCode, stderr).toBeNull();
-  }, 45_000);
+  }, 130_000);
 
   afterAll(() => {
     if (child.exitCode === null) child.kill('SIGKILL');
@@ -149,8 +149,8 @@ describe('--workers (CLI)', () => {
 
 describe('--workers: bad values', () => {
   it.each(['0', 'abc', '1.5', '2x'])('--workers %s exits 2 naming the flag', (value) => {
-    const r = spawnSync(process.execPath, [CLI, '--workers', value], { encoding: 'utf8', timeout: 20_000 });
+    const r = spawnSync(process.execPath, [CLI, '--workers', value], { encoding: 'utf8', timeout: 120_000 });
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/--workers/);
-  });
+  }, 130_000);
 });
