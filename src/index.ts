@@ -6,7 +6,7 @@
  *   http.createServer(bridge.handle).listen(8080);
  */
 import { createBridge, type Bridge } from './bridge/create-bridge.ts';
-import type { BridgeOptions } from './bridge/options.ts';
+import { DEFAULTS, type BridgeOptions } from './bridge/options.ts';
 import { listen as listenOn, parseListen, type Listening } from './http/listen.ts';
 
 export { createBridge, type Bridge } from './bridge/create-bridge.ts';
@@ -18,7 +18,7 @@ export { textLogger } from './log/text-logger.ts';
 /** Creates a bridge and serves it on `listen` (`[host:]port`, default 127.0.0.1:8080). */
 export async function listen(options: BridgeOptions & { listen?: string }): Promise<Listening & { bridge: Bridge }> {
   const bridge = createBridge(options);
-  const listening = await listenOn(bridge.handle, parseListen(options.listen ?? '127.0.0.1:8080'), options);
+  const listening = await listenOn(bridge.handle, parseListen(options.listen ?? '127.0.0.1:8080'), { ...options, maxBody: options.maxBody ?? DEFAULTS.maxBody });
   return {
     ...listening,
     bridge,

@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { sendError } from './error-response.ts';
+import { BodyTooLargeError, declaredTooLarge } from './request-body.ts';
 import { refuseRequest } from './validate-request.ts';
 
 export interface ListenAddress {
@@ -41,6 +42,12 @@ export interface ServerLimits {
   headerTimeoutMs?: number;
   /** An idle kept-alive connection is closed after this. */
   keepAliveTimeoutMs?: number;
+  /**
+   * A request with `Expect: 100-continue` that declares a longer body gets 413 without the 100, as
+   * nginx (client_max_body_size), whatever serves its path: the client never sends a body that would be
+   * refused. Without it, Node sends the 100 to every such request.
+   */
+  maxBody?: number;
 }
 
 export const SERVER_DEFAULTS = {
@@ -68,24 +75,43 @@ export function listen(handler: (req: IncomingMessage, res: ServerResponse) => v
       // How often Node checks headersTimeout: a quarter of it, at most every second.
       connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(headerTimeoutMs / 4))),
     },
-    (req, res) => {
-      // Node parses past maxHeadersCount but keeps only that many in req.headers, silently. One more
-      // than the limit is kept, so "too many" is seen and refused rather than truncated.
-      if (req.rawHeaders.length > 2 * maxHeaders) {
-        req.resume();
-        sendError(res, 431, `more than ${maxHeaders} header fields`, { connection: 'close' });
+    onRequest,
+  );
+  /** True when the request was answered here: too many header fields, or a shape nginx refuses too. */
+  function refused(req: IncomingMessage, res: ServerResponse): boolean {
+    // Node parses past maxHeadersCount but keeps only that many in req.headers, silently. One more
+    // than the limit is kept, so "too many" is seen and refused rather than truncated.
+    if (req.rawHeaders.length > 2 * maxHeaders) {
+      req.resume();
+      sendError(res, 431, `more than ${maxHeaders} header fields`, { connection: 'close' });
+      return true;
+    }
+    const refusal = refuseRequest(req);
+    if (refusal) {
+      req.resume();
+      sendError(res, refusal.status, refusal.reason, { connection: 'close' });
+      return true;
+    }
+    return false;
+  }
+  function onRequest(req: IncomingMessage, res: ServerResponse): void {
+    if (refused(req, res)) return;
+    if (draining) res.shouldKeepAlive = false;
+    handler(req, res);
+  }
+  const maxBody = limits.maxBody;
+  if (maxBody !== undefined) {
+    server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
+      if (refused(req, res)) return;
+      if (declaredTooLarge(req, maxBody)) {
+        sendError(res, 413, new BodyTooLargeError(maxBody).message, { connection: 'close' });
         return;
       }
-      const refusal = refuseRequest(req);
-      if (refusal) {
-        req.resume();
-        sendError(res, refusal.status, refusal.reason, { connection: 'close' });
-        return;
-      }
+      res.writeContinue();
       if (draining) res.shouldKeepAlive = false;
       handler(req, res);
-    },
-  );
+    });
+  }
   server.maxHeadersCount = maxHeaders + 1;
   // CONNECT asks for a tunnel. Without a 'connect' listener Node drops the socket with no answer;
   // the bridge is no proxy: 501, as for any method it does not implement (nginx 1.22 answers 400).
