@@ -56,7 +56,7 @@ export class AppWatchdog {
         silence(res);
       } else {
         this.logger.error(`the app wrote nothing to ${req.method} ${req.url} for ${this.timeoutMs} ms (--app-timeout): connection cut`);
-        res.destroy();
+        sendError(res, 504);
       }
     }
     if (this.active.size === 0 && this.timer) {

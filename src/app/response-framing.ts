@@ -1,4 +1,5 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { sendError } from '../http/error-response.ts';
 
 type AnyFn = (...args: unknown[]) => unknown;
 type Headers = OutgoingHttpHeaders | Array<string | string[]> | undefined;
@@ -98,7 +99,7 @@ export function guardFraming(req: IncomingMessage, res: ServerResponse, options:
     if (written < declared) {
       report(`the app declared Content-Length: ${declared} and ended after ${written} bytes; connection cut`);
       // The head and what there is go out first (Node corks them for a tick), then the cut.
-      realWrite.call(this, data ?? EMPTY, () => res.destroy());
+      realWrite.call(this, data ?? EMPTY, () => sendError(res, 500));
       if (cb) process.nextTick(cb);
       return res;
     }

@@ -24,6 +24,7 @@ export function runApp(
   onDecline?: (node: ResponseMethods) => void,
 ): void {
   res.on('error', (err) => logger.error(`the app misused the response to ${req.method} ${req.url}`, err));
+  noticeFailure(req, res, logger);
   const node = onDecline ? ownMethods(res) : null;
   guardFraming(req, res, { report: (message) => logger.error(`${req.method} ${req.url}: ${message}`) });
   // Under the framing guard's methods, so the app's answer, once it stands, is still guarded.
@@ -42,4 +43,25 @@ export function runApp(
 function appFailed(req: IncomingMessage, res: ServerResponse, logger: Logger, err: unknown): void {
   logger.error(`the app failed on ${req.method} ${req.url}`, err);
   sendError(res, 500, 'The application failed to answer this request.');
+}
+
+/**
+ * A response the app destroys with an error (a fetch-style app whose body stream failed: Hono's
+ * adapter then destroys it) is cut where it stands: logged with its request, and recorded as a 500
+ * for the access log (sendError), not as the 200 its head said.
+ */
+function noticeFailure(req: IncomingMessage, res: ServerResponse, logger: Logger): void {
+  const destroy = res.destroy;
+  res.destroy = function (this: ServerResponse, err?: Error) {
+    res.destroy = destroy;
+    if (err && res.headersSent && !res.writableFinished) {
+      logger.error(`${req.method} ${req.url}: the app's response failed after its head went out; connection cut`, err);
+      sendError(res, 500);
+      return this;
+    }
+    if (err && !res.headersSent) {
+      logger.error(`${req.method} ${req.url}: the app's response failed before it started`, err);
+    }
+    return destroy.call(this, err);
+  } as ServerResponse['destroy'];
 }

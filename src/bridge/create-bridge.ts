@@ -6,7 +6,7 @@ import { AppWatchdog } from '../app/app-watchdog.ts';
 import { parseAddress } from '../fastcgi/address.ts';
 import { FcgiClient } from '../fastcgi/client.ts';
 import type { Param } from '../fastcgi/name-value.ts';
-import { sendError } from '../http/error-response.ts';
+import { failedStatus, sendError } from '../http/error-response.ts';
 import { MemoryBudget } from '../http/request-body.ts';
 import { SpoolDir } from '../http/spool.ts';
 import { silentLogger, type ServedBy } from '../log/logger.ts';
@@ -133,8 +133,9 @@ export function createBridge(options: BridgeOptions): Bridge {
             path: ctx ? ctx.target.path : null,
             claim: ctx ? ctx.claim : null,
             servedBy,
+            // A response the bridge cut after its head went out is logged with the error it failed with;
             // nginx logs 499 for a client that closed the connection before the response ended.
-            status: res.writableFinished ? res.statusCode : 499,
+            status: failedStatus(res) ?? (res.writableFinished ? res.statusCode : 499),
             bytes: socket.bytesWritten - bytesBefore,
             durationMs: performance.now() - started,
             remoteAddress: socket.remoteAddress ?? '',

@@ -4,7 +4,7 @@
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPhpFpm, type PhpFpm } from '../helpers/php-fpm.ts';
-import { rawRequest, recordingLogger, request, startBridge, type Running } from './support.ts';
+import { rawRequest, recordingLogger, request, startBridge, waitFor, type Running } from './support.ts';
 
 /** Writes `heads` back to back on one socket; everything received until the server closes, `until` holds or `ms` pass. */
 function pipelined(port: number, heads: string[], ms = 2_000, until = (text: string) => text.endsWith('ok /next')): Promise<{ text: string; closed: boolean }> {
@@ -97,6 +97,8 @@ describe('framing of the app responses (issue 15)', () => {
       await expect(request(bridge.port, path), path).rejects.toThrow();
     }
     expect(logger.errors.some((e) => /GET \/short: the app declared Content-Length: 100 and ended after 6 bytes; connection cut/.test(e.message))).toBe(true);
+    await waitFor(() => logger.accessLog.filter((e) => e.url === '/short').length >= 2, 5_000, 'the access log lines');
+    expect(logger.accessLog.filter((e) => e.url === '/short').map((e) => e.status)).toEqual([500, 500]);
   });
 
   it('bytes past the Content-Length are dropped: the next response is where the client expects it', async () => {
@@ -151,5 +153,50 @@ describe('framing of the app responses (issue 15)', () => {
     const r = await rawRequest(bridge.port, 'GET /100-status HTTP/1.1\r\nHost: x');
     expect(r.status).toBe(500);
     expect(r.text).not.toContain('a 100 as final');
+  });
+});
+
+describe('a response cut after its head went out is logged as failed, with its request (issue 15)', () => {
+  let fpm: PhpFpm;
+  let bridge: Running;
+  const logger = recordingLogger();
+
+  beforeAll(async () => {
+    fpm = await startPhpFpm({ workers: 1 });
+    bridge = await startBridge({
+      fpm: fpm.socket,
+      logger,
+      // A fetch-style app whose body stream fails after two chunks.
+      app: {
+        fetch: (request: Request) => {
+          if (!request.url.endsWith('/broken-stream')) return new Response('fine');
+          let n = 0;
+          return new Response(
+            new ReadableStream({
+              async pull(c) {
+                if (n++ < 2) {
+                  c.enqueue(new TextEncoder().encode('part '));
+                  await new Promise((r) => setTimeout(r, 20));
+                } else c.error(new Error('the stream broke'));
+              },
+            }),
+          );
+        },
+      },
+    });
+  });
+
+  afterAll(async () => {
+    await bridge?.close();
+    await fpm?.stop();
+  });
+
+  it('a fetch-style app whose stream fails mid-way: cut, logged with GET /broken-stream, recorded as 500 (not 200)', async () => {
+    await expect(request(bridge.port, '/broken-stream')).rejects.toThrow();
+    await waitFor(() => logger.accessLog.some((e) => e.url === '/broken-stream'), 5_000, 'the access log line');
+    const line = logger.accessLog.find((e) => e.url === '/broken-stream')!;
+    expect(line.status).toBe(500);
+    expect(logger.errors.some((e) => /^GET \/broken-stream: the app's response failed after its head went out; connection cut/.test(e.message) && /the stream broke/.test(String(e.err)))).toBe(true);
+    expect((await request(bridge.port, '/fine')).body.toString()).toBe('fine');
   });
 });

@@ -62,6 +62,9 @@ describe('static files (issue 15)', () => {
     // The pipelined second request got no answer on this connection: it would have been read as body.
     expect(text.match(/HTTP\/1\.1 200/g)).toHaveLength(1);
     expect(logger.errors.some((e) => /growing-then-cut\.bin has been truncated while it was sent/.test(String(e.err)))).toBe(true);
+    // Logged as the failure it is, not as the 200 its head said.
+    await waitFor(() => logger.accessLog.some((e) => e.url === '/growing-then-cut.bin'), 5_000, 'the access log line');
+    expect(logger.accessLog.find((e) => e.url === '/growing-then-cut.bin')!.status).toBe(500);
   }, 30_000);
 
   it('a name that is not UTF-8 is served by its file: whole, by range, small (from memory) and large', async () => {
