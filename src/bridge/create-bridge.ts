@@ -15,7 +15,7 @@ import { confinedLookup, fsLookup } from '../route/file-lookup.ts';
 import { parseRewrite } from '../route/rewrite.ts';
 import { SmallFileCache } from '../static/small-file-cache.ts';
 import { SERVER_SOFTWARE } from '../version.ts';
-import { DEFAULTS, normalizeRoot, normalizeScript, toByteString, type BridgeOptions } from './options.ts';
+import { checkOptions, DEFAULTS, normalizeRoot, normalizeScript, toByteString, type BridgeOptions } from './options.ts';
 import { buildSteps } from './order.ts';
 import { RequestEvents } from './request-event.ts';
 import type { BridgeParts, RequestContext } from './step.ts';
@@ -36,6 +36,7 @@ export interface Bridge {
  * request listener that walks a request through them and publishes one event when it is done.
  */
 export function createBridge(options: BridgeOptions): Bridge {
+  checkOptions(options);
   const logger = options.logger ?? silentLogger;
   const statCacheMs = options.statCacheMs ?? DEFAULTS.statCacheMs;
   const appTimeoutMs = options.appTimeoutMs ?? DEFAULTS.appTimeoutMs;

@@ -112,3 +112,36 @@ export function normalizeRoot(root: string): string {
 export function normalizeScript(script: string): string {
   return script.startsWith('/') ? script : '/' + script;
 }
+
+/** A bridge option with a value it cannot take; the message names the option. */
+export class OptionsError extends Error {
+  override name = 'OptionsError';
+}
+
+/** Counts that must be whole numbers of at least 1 (0 would queue every request forever). */
+const AT_LEAST_ONE = ['fpmConnections', 'maxHeaders'] as const;
+/** Sizes and counts where 0 is meaningful (no queue, nothing in memory, no cache). */
+const ZERO_OR_MORE = ['fpmQueue', 'maxBody', 'bodyMemoryLimit', 'bodyMemoryBudget', 'statCacheMs', 'maxHeaderSize'] as const;
+
+/**
+ * Checks the numeric options once, where they enter (the CLI and the config file come through here
+ * as well as the library), with a message per key, as undici's constructors do. Timeouts (every key
+ * ending in TimeoutMs) must be 0 or more.
+ */
+export function checkOptions(options: BridgeOptions): void {
+  const o = options as unknown as Record<string, unknown>;
+  const bad = (key: string, want: string) => new OptionsError(`${key}: ${JSON.stringify(o[key])} is not ${want}`);
+  for (const key of AT_LEAST_ONE) {
+    const v = o[key];
+    if (v !== undefined && !(Number.isInteger(v) && (v as number) >= 1)) throw bad(key, 'a whole number of at least 1');
+  }
+  for (const key of ZERO_OR_MORE) {
+    const v = o[key];
+    if (v !== undefined && !(Number.isInteger(v) && (v as number) >= 0)) throw bad(key, 'a whole number, 0 or more');
+  }
+  for (const key of Object.keys(o)) {
+    if (!key.endsWith('TimeoutMs')) continue;
+    const v = o[key];
+    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= 0)) throw bad(key, 'a number of milliseconds, 0 or more');
+  }
+}
