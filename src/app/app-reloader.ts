@@ -28,6 +28,8 @@ export interface ReloaderOptions {
   importer?: ModuleImporter;
   /** false: no file watching, reload() only. */
   watch?: boolean;
+  /** Sees the first load's exports (the app's claims are read once, at start-up). */
+  onModule?: (mod: Record<string, unknown>) => void;
 }
 
 /**
@@ -87,7 +89,7 @@ const RELOAD_MEMORY_NOTE_EVERY = 50;
 export async function startAppReloader(file: string, options: ReloaderOptions): Promise<AppReloader> {
   const { logger, debounceMs = 100, importer = freshImporter() } = options;
   const rssAtStart = process.memoryUsage.rss();
-  let current = await loadApp(file, importer);
+  let current = await loadApp(file, importer, options.onModule);
   let generation = 1;
   let loadedAt = new Date();
   let lastError: string | undefined;

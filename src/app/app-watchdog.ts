@@ -35,6 +35,11 @@ export class AppWatchdog {
     }
   }
 
+  /** Stops watching: the app is done with this response (it declined it and PHP answers instead). */
+  forget(res: ServerResponse): void {
+    this.active.delete(res);
+  }
+
   private sweep(): void {
     const now = performance.now();
     for (const [res, w] of this.active) {

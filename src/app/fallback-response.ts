@@ -11,8 +11,12 @@ type AnyFn = (...args: unknown[]) => unknown;
  *
  * The decision is made at the first of writeHead/write/end/flushHeaders, before a byte goes out, so
  * the client sees exactly one of the two responses.
+ *
+ * Pointed the other way (the app first, PHP on its 404: claims, app-first order), `onDeclinedEnd` is
+ * called once the declined app has ended its 404: Node's methods are then back on the response, which
+ * is as fresh as before the app (status 200, no headers), for PHP or the docroot to answer on.
  */
-export function interceptNotFound(res: ServerResponse, onDecline: (real: ResponseMethods) => void): void {
+export function interceptNotFound(res: ServerResponse, onDecline: (real: ResponseMethods) => void, onDeclinedEnd?: () => void): void {
   const real = ownMethods(res);
   const realFlush = res.flushHeaders;
 
@@ -31,6 +35,14 @@ export function interceptNotFound(res: ServerResponse, onDecline: (real: Respons
     }) as unknown as ServerResponse['write'];
     res.end = ((...args: unknown[]) => {
       const cb = callbackOf(args);
+      if (onDeclinedEnd) {
+        Object.assign(res, real, { flushHeaders: realFlush });
+        res.statusCode = 200;
+        res.statusMessage = '';
+        if (cb) res.once('finish', () => cb());
+        onDeclinedEnd();
+        return res;
+      }
       if (cb) {
         if (res.writableFinished) process.nextTick(cb);
         else res.once('finish', () => cb());

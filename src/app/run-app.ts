@@ -13,7 +13,8 @@ import { guardFraming } from './response-framing.ts';
  * A write after end (Node reports it as an 'error' on the response, which would otherwise crash the
  * process) is logged and goes nowhere. The response's framing is the bridge's (response-framing.ts).
  * `watchdog` enforces --app-timeout. With `onDecline`, an app's 404 is not sent: onDecline gets Node's
- * own methods to answer in its place (fallback-response.ts).
+ * own methods to answer in its place (fallback-response.ts); with `onDeclinedEnd` too, the declined
+ * app's end hands the response back for the bridge to answer on (claims, app-first).
  */
 export function runApp(
   app: NodeListener,
@@ -22,13 +23,14 @@ export function runApp(
   logger: Logger,
   watchdog: AppWatchdog | null,
   onDecline?: (node: ResponseMethods) => void,
+  onDeclinedEnd?: () => void,
 ): void {
   res.on('error', (err) => logger.error(`the app misused the response to ${req.method} ${req.url}`, err));
   noticeFailure(req, res, logger);
   const node = onDecline ? ownMethods(res) : null;
   guardFraming(req, res, { report: (message) => logger.error(`${req.method} ${req.url}: ${message}`) });
   // Under the framing guard's methods, so the app's answer, once it stands, is still guarded.
-  if (onDecline) interceptNotFound(res, () => onDecline(node!));
+  if (onDecline) interceptNotFound(res, () => onDecline(node!), onDeclinedEnd);
   watchdog?.watch(req, res);
   try {
     const result = app(req, res);

@@ -12,6 +12,7 @@ import { SpoolDir } from '../http/spool.ts';
 import { silentLogger, type ServedBy } from '../log/logger.ts';
 import { cachedLookup } from '../route/cached-lookup.ts';
 import { confinedLookup, fsLookup } from '../route/file-lookup.ts';
+import { PatternList } from '../route/claim-pattern.ts';
 import { parseRewrite } from '../route/rewrite.ts';
 import { SmallFileCache } from '../static/small-file-cache.ts';
 import { SERVER_SOFTWARE } from '../version.ts';
@@ -83,7 +84,9 @@ export function createBridge(options: BridgeOptions): Bridge {
   };
   // Parsed once here, so a bad regex fails at start-up (RewriteError), never on a request.
   const rewrites = (options.rewrites ?? []).map((r) => parseRewrite(toByteString(r)));
-  const steps = buildSteps(parts);
+  // Checked once here, so a bad pattern fails at start-up (PatternError), never on a request.
+  const claims = options.claims?.length ? new PatternList(options.claims) : null;
+  const steps = buildSteps(parts, options.order ?? 'php-first', claims);
   const events = new RequestEvents();
   // With --quiet the access log is off: it does not subscribe, and nothing is measured for it.
   if (logger.access !== silentLogger.access) {
@@ -96,7 +99,8 @@ export function createBridge(options: BridgeOptions): Bridge {
   async function serve(id: number, req: IncomingMessage, res: ServerResponse, done: (ctx: RequestContext | null, servedBy: ServedBy) => void): Promise<void> {
     const target = routingTarget(req, res, rewrites, logger);
     if (!target) return done(null, 'bridge');
-    const ctx: RequestContext = { id, req, res, target, claim: null, route: null, body: null, held: null, appDeclined: false };
+    const claim = claims ? claims.match(req.method ?? '', target.path) : null;
+    const ctx: RequestContext = { id, req, res, target, claim, route: null, body: null, held: null, appDeclined: false };
     let servedBy: ServedBy | null = null;
     try {
       for (const step of steps) {
@@ -132,7 +136,8 @@ export function createBridge(options: BridgeOptions): Bridge {
             method: req.method ?? '',
             url: req.url ?? '',
             path: ctx ? ctx.target.path : null,
-            claim: ctx ? ctx.claim : null,
+            claim: ctx?.claim ? ctx.claim.source : null,
+            appDeclined: ctx ? ctx.appDeclined : false,
             servedBy,
             // A response the bridge cut after its head went out is logged with the error it failed with;
             // nginx logs 499 for a client that closed the connection before the response ended.

@@ -69,6 +69,13 @@ export interface BridgeOptions extends ServerLimits {
    * passed on as HTTP_X_FORWARDED_*, never as REMOTE_ADDR, HTTPS or HTTP_HOST.
    */
   trustProxy?: readonly string[];
+  /**
+   * Routes the app owns (`--claim`): `[!][METHODS ]/path` patterns (route/claim-pattern.ts). A claimed
+   * request goes to the app first; its 404 gives the request to PHP (body replayed), unless `!` strict.
+   */
+  claims?: readonly string[];
+  /** `php-first` (default): PHP, then the app on PHP's 404. `app-first`: the app, then PHP on the app's 404. */
+  order?: 'php-first' | 'app-first';
   logger?: Logger;
   /** True while a spawned php-fpm is being restarted: failures then answer 503 + Retry-After, not 502. */
   fpmRestarting?: () => boolean;

@@ -15,6 +15,8 @@ export interface RequestEvent {
   /** The claim pattern that matched (`GET /packages/:name`), or null. */
   claim: string | null;
   servedBy: ServedBy;
+  /** The app answered 404 on its turn: with servedBy `php`, PHP's 404 after the app's (both declined). */
+  appDeclined: boolean;
   /** 499 for a client that went away before the response ended (nginx's convention); the error status (500, 504) of a response the bridge cut after its head went out. */
   status: number;
   /** Bytes written to the client's connection for this response, head included. */

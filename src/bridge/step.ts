@@ -7,6 +7,7 @@ import type { Logger, ServedBy } from '../log/logger.ts';
 import type { ServerParams } from '../php/cgi-params.ts';
 import type { HeldResponse } from '../php/php-request.ts';
 import type { FileLookup } from '../route/file-lookup.ts';
+import type { RoutePattern } from '../route/claim-pattern.ts';
 import type { RequestTarget } from '../route/request-target.ts';
 import type { Route, RouteConfig } from '../route/resolve.ts';
 import type { SmallFileCache } from '../static/small-file-cache.ts';
@@ -20,8 +21,8 @@ export interface RequestContext {
   readonly res: ServerResponse;
   /** The target the bridge routes on (after rewrites). */
   readonly target: ParsedTarget;
-  /** The claim pattern this request matched, or null (see claims.ts). */
-  readonly claim: string | null;
+  /** The claim this request matched (route/claim-pattern.ts), or null. */
+  readonly claim: RoutePattern | null;
   /** The docroot's decision, once the resolve step ran. */
   route: Route | null;
   /** The request body, once a step read it (disposed when the request ends). */

@@ -5,6 +5,7 @@ import { DEFAULTS } from '../bridge/options.ts';
 import { parseAddress } from '../fastcgi/address.ts';
 import { isIniKey } from '../fpm/pool-config.ts';
 import { parseListen, SERVER_DEFAULTS, type ListenAddress } from '../http/listen.ts';
+import { parsePattern } from '../route/claim-pattern.ts';
 import { parseRewrite } from '../route/rewrite.ts';
 import { flagsOnCommandLine, readConfigFile, type ConfigValues } from './config-file.ts';
 import { parseDuration, parseSize } from './units.ts';
@@ -73,6 +74,10 @@ export interface CliConfig {
   /** php-fpm's ping.path and pm.status_path, when its pool sets them. */
   fpmPingPath: string | undefined;
   fpmStatusPath: string | undefined;
+  /** `--claim PATTERN`, repeatable: routes the app serves first (route/claim-pattern.ts). */
+  claims: string[];
+  /** `--order php-first|app-first`. */
+  order: 'php-first' | 'app-first';
 }
 
 /** Default grace for in-flight requests on a stop signal. */
@@ -85,6 +90,8 @@ const STRING_FLAGS = [
   'max-header-size', 'max-headers', 'header-timeout', 'body-timeout', 'keepalive-timeout', 'app-timeout',
   'trust-proxy', 'shutdown-timeout', 'fastcgi-listen',
   'log-format', 'workers', 'admin-listen', 'fpm-ping-path', 'fpm-status-path',
+  // Migration (issue 10)
+  'claim', 'order',
 ];
 /** Flags that configure the php-fpm fpm-bridge spawns: meaningless with --fpm. */
 const SPAWN_FLAGS = ['php-fpm-bin', 'php-ini', 'php-fpm-conf'];
@@ -200,7 +207,31 @@ export function parseArgs(argv: readonly string[]): CliConfig {
     adminListen: parsed('admin-listen', parseListen, undefined),
     fpmPingPath: parsed('fpm-ping-path', fpmPath, undefined),
     fpmStatusPath: parsed('fpm-status-path', fpmPath, undefined),
+    claims: needsApp('--claim', patterns('--claim', many('claim')), one('app')),
+    order: parsed('order', parseOrder, 'php-first'),
   };
+}
+
+/** Route patterns, each checked here so a bad one stops start-up naming its flag (exit 2). */
+function patterns(flag: string, values: string[]): string[] {
+  for (const v of values) {
+    try {
+      parsePattern(v);
+    } catch (err) {
+      throw new UsageError(`${flag}: ${(err as Error).message}`);
+    }
+  }
+  return values;
+}
+
+function needsApp(flag: string, values: string[], app: string | undefined): string[] {
+  if (values.length > 0 && !app) throw new UsageError(`${flag} gives routes to the app: it needs --app <module>`);
+  return values;
+}
+
+function parseOrder(s: string): 'php-first' | 'app-first' {
+  if (s !== 'php-first' && s !== 'app-first') throw new Error(`"${s}" is not an order (php-first or app-first)`);
+  return s;
 }
 
 /** `10.0.0.0/8,::1` (repeatable): addresses, CIDR ranges, loopback/linklocal/uniquelocal; checked by proxy-addr. */

@@ -9,19 +9,26 @@ export interface BannerInfo {
   app: string | undefined;
   /** --watch: the app reloads on change. */
   watch?: boolean;
+  /** The effective claims (flags, config file and the app's own export). */
+  claims?: readonly string[];
+  order?: 'php-first' | 'app-first';
 }
 
 /** What a developer needs at a glance after start: where to go, what serves, in which arrangement. */
 export function banner(b: BannerInfo): string {
-  const mode = b.app
-    ? 'PHP first; every URL PHP answers 404 goes to the app (its 404 gives back PHP\'s)'
-    : 'PHP only (no --app): a plain front for php-fpm, like nginx';
+  const mode = !b.app
+    ? 'PHP only (no --app): a plain front for php-fpm, like nginx'
+    : b.order === 'app-first'
+      ? 'app first; every URL the app answers 404 goes to PHP (--order app-first)'
+      : 'PHP first; every URL PHP answers 404 goes to the app (its 404 gives back PHP\'s)';
+  const claims = b.app && b.claims?.length ? b.claims.map((c) => `  claim ${c}${c.trimStart().startsWith('!') ? '  (strict: the app\'s 404 stands)' : '  (app first, PHP on its 404)'}`) : [];
   return [
     `fpm-bridge ${VERSION}  ${b.url}`,
     `  root  ${b.root}${b.frontController ? `  (front controller ${b.frontController})` : ''}`,
     `  php   ${b.php}`,
     `  app   ${b.app ?? '(none)'}${b.app && b.watch ? '  (--watch: reloads when a file under its folder changes)' : ''}`,
     `  mode  ${mode}`,
+    ...claims,
     '  Ctrl-C stops',
   ].join('\n');
 }

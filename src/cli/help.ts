@@ -90,6 +90,15 @@ Serving the app to nginx:
   --fastcgi-listen <addr>  also serve the app over FastCGI on a socket path or [host:]port, for an nginx
                            kept in front (error_page 404 = @app; location @app { fastcgi_pass ...; })
 
+Migrating to the app (README "Migrating an application"):
+  --claim 'PATTERN'        a route the app owns, repeatable (also "claim" in --config, and
+                           export const claims = [...] in the app module): [!][METHODS ]/path with
+                           :param segments and a trailing *, e.g. 'GET,HEAD /packages/:name', '/api/*'.
+                           The app answers first; its 404 gives the request to PHP (body replayed),
+                           unless the pattern starts with ! (strict: the app's 404 stands)
+  --order <order>          php-first (default) or app-first: every request to the app first, PHP
+                           (and the docroot) on its 404
+
 Development and output:
   --watch                  reload the app when a .ts/.js/.json file under its directory changes
                            (node_modules, vendor and dot-folders aside): new requests get the new

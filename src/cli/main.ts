@@ -1,7 +1,9 @@
 import { statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { resolve } from 'node:path';
+import { claimsOf } from '../app/app-claims.ts';
 import { loadApp } from '../app/load-app.ts';
+import { parsePattern } from '../route/claim-pattern.ts';
 import type { NodeListener } from '../app/app-module.ts';
 import { describeLoadError, startAppReloader, type AppReloader } from '../app/app-reloader.ts';
 import { jsonLogger } from '../log/json-logger.ts';
@@ -93,7 +95,7 @@ async function main(argv: readonly string[]): Promise<number> {
       shutdownTimeoutMs: config.shutdownTimeoutMs,
       stop: firstSignal as Promise<NodeJS.Signals>,
       onServing: (url) => {
-        logger.info(banner({ url, root: resolve(config.root), frontController: config.frontController, php: php.describe, app: config.app, watch: config.watch }));
+        logger.info(banner({ url, root: resolve(config.root), frontController: config.frontController, php: php.describe, app: config.app, watch: config.watch, claims: config.claims, order: config.order }));
         if (admin) logger.info(`  admin ${admin.url} (healthz, readyz, metrics)`);
         if (config.open) openBrowser(url);
       },
@@ -101,18 +103,31 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   let app: NodeListener | undefined;
   let reloader: AppReloader | undefined;
+  let appClaims: string[] = [];
   if (config.app) {
+    const file = config.app;
+    const onModule = (mod: Record<string, unknown>) => (appClaims = claimsOf(mod, file));
     try {
       if (config.watch) {
         // The docroot's changes are PHP's business: they do not reload the app.
-        reloader = await startAppReloader(config.app, { logger, ignore: [config.root] });
+        reloader = await startAppReloader(config.app, { logger, ignore: [config.root], onModule });
         app = reloader.listener;
       } else {
-        app = await loadApp(config.app);
+        app = await loadApp(config.app, undefined, onModule);
       }
     } catch (err) {
       const detail = (err as Error).cause ? describeLoadError(err).text : `  ${(err as Error).message}`;
       return fail(`could not load the app ${config.app}:\n${detail}`);
+    }
+  }
+
+  const claims = [...config.claims, ...appClaims];
+  for (const c of appClaims) {
+    try {
+      parsePattern(c);
+    } catch (err) {
+      process.stderr.write(`fpm-bridge: export const claims in ${config.app}: ${(err as Error).message}\n`);
+      return EXIT.usage;
     }
   }
 
@@ -133,6 +148,7 @@ async function main(argv: readonly string[]): Promise<number> {
     fpmConnections: php.connections,
     fpmRestarting: php.restarting,
     app,
+    claims,
     logger: config.quiet ? { ...logger, access: silentLogger.access } : logger,
   });
   let listening: Listening;
@@ -170,7 +186,7 @@ async function main(argv: readonly string[]): Promise<number> {
     }
   }
   if (share) workerReady(listening.url);
-  else logger.info(banner({ url: listening.url, root: resolve(config.root), frontController: config.frontController, php: php.describe, app: config.app, watch: config.watch }));
+  else logger.info(banner({ url: listening.url, root: resolve(config.root), frontController: config.frontController, php: php.describe, app: config.app, watch: config.watch, claims, order: config.order }));
   if (fastcgi && config.fastcgiListen && !share) {
     const at = config.fastcgiListen;
     logger.info(`  the app over FastCGI on ${at} (for nginx: fastcgi_pass ${at.includes('/') ? 'unix:' : ''}${at};)`);
