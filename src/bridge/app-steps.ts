@@ -78,7 +78,7 @@ export function appFirstStep(parts: BridgeParts, wants: (ctx: RequestContext) =>
     }
     let appReq = req;
     if (hasBody(req)) {
-      const body = (ctx.body = await readBodyOrAnswer(req, res, bodyLimits));
+      const body = (ctx.body = await readBodyOrAnswer(req, res, bodyLimits, logger));
       if (!body) return 'bridge';
       appReq = replayRequest(req, body);
     }
