@@ -30,7 +30,7 @@ function start(args: string[], cwd = REPO) {
   return { child, out, exited };
 }
 
-async function until(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+async function until(cond: () => boolean, what: string, timeoutMs = 45_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
@@ -62,7 +62,7 @@ export default (req, res) => { res.writeHead(200, { 'content-type': 'text/plain'
     expect(await (await fetch(`${url}other`)).text()).toBe('php /other\n');
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
-  });
+  }, 90_000);
 
   it('a bad --claim exits 2 naming the flag, before anything starts', async () => {
     const { out, exited } = start(['--root', 'php/fixtures', '--app', app, '--claim', 'GET /a/*/b']);
