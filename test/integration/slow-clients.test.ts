@@ -2,13 +2,14 @@
 // PHP's answer is read into a spool file (private 0700 directory, unlinked at once), so the worker is
 // free when PHP is done; a client that takes nothing for --send-timeout is cut (nginx send_timeout).
 // Unbuffered responses (SSE, X-Accel-Buffering: no) still stream as PHP flushes.
+import { createHash } from 'node:crypto';
 import { readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPhpFpm, type PhpFpm } from '../helpers/php-fpm.ts';
-import { recordingLogger, request, sleep, startBridge, waitFor, type Reply, type Running } from './support.ts';
+import { bigPatternMd5, recordingLogger, request, sleep, startBridge, waitFor, type Reply, type Running } from './support.ts';
 
 /** A client that sends its request and never reads a byte of the answer. */
 function neverReads(port: number, path: string): Promise<Socket> {
@@ -100,5 +101,45 @@ describe('clients that never read', () => {
     await within(25_000, 'the slow download', ended);
     expect(received).toBeGreaterThan(2 * 1024 * 1024);
     expect(sendTimeouts()).toBe(1);
+  }, 30_000);
+});
+
+describe('a spool that cannot be written', () => {
+  let fpm: PhpFpm;
+  let bridge: Running;
+  beforeAll(async () => {
+    fpm = await startPhpFpm({ workers: 2 });
+    // A spool directory that cannot be made: the response falls back to pausing php-fpm.
+    bridge = await startBridge({ fpm: fpm.socket, fpmConnections: 2, spoolDir: '/nonexistent/fpm-bridge-test' });
+  }, 20_000);
+  afterAll(async () => {
+    await bridge?.close();
+    await fpm?.stop();
+  });
+
+  it('a slow client still gets every byte (php-fpm is paused instead)', async () => {
+    const sock = connect({ host: '127.0.0.1', port: bridge.port });
+    const hash = createHash('md5');
+    let head: Buffer | null = Buffer.alloc(0);
+    let bodyBytes = 0;
+    sock.on('data', (c: Buffer) => {
+      if (head !== null) {
+        head = Buffer.concat([head, c]);
+        const end = head.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        c = head.subarray(end + 4);
+        head = null;
+      }
+      bodyBytes += c.length;
+      hash.update(c);
+    });
+    const ended = new Promise<void>((resolve) => sock.on('end', () => resolve()));
+    sock.write('GET /big.php?mb=40 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+    sock.pause();
+    await sleep(1000);
+    sock.resume();
+    await within(20_000, 'the download', ended);
+    expect(bodyBytes).toBe(40 * 1024 * 1024);
+    expect(hash.digest('hex')).toBe(bigPatternMd5(40 * 1024 * 1024));
   }, 30_000);
 });
