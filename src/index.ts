@@ -8,6 +8,7 @@
 import { createBridge, type Bridge } from './bridge/create-bridge.ts';
 import { DEFAULTS, type BridgeOptions } from './bridge/options.ts';
 import { listen as listenOn, parseListen, type Listening } from './http/listen.ts';
+import { listenSecure, type TlsCredentials } from './http/listen-secure.ts';
 
 export { createBridge, type Bridge } from './bridge/create-bridge.ts';
 export type { BridgeOptions } from './bridge/options.ts';
@@ -15,10 +16,12 @@ export type { AppExport, FetchApp, NodeListener } from './app/app-module.ts';
 export type { Logger, AccessEntry, ServedBy } from './log/logger.ts';
 export { textLogger } from './log/text-logger.ts';
 
-/** Creates a bridge and serves it on `listen` (`[host:]port`, default 127.0.0.1:8080). */
-export async function listen(options: BridgeOptions & { listen?: string }): Promise<Listening & { bridge: Bridge }> {
+/** Creates a bridge and serves it on `listen` (`[host:]port`, default 127.0.0.1:8080); HTTPS and HTTP/2 with `tls`. */
+export async function listen(options: BridgeOptions & { listen?: string; tls?: TlsCredentials }): Promise<Listening & { bridge: Bridge }> {
   const bridge = createBridge(options);
-  const listening = await listenOn(bridge.handle, parseListen(options.listen ?? '127.0.0.1:8080'), { ...options, maxBody: options.maxBody ?? DEFAULTS.maxBody });
+  const at = parseListen(options.listen ?? '127.0.0.1:8080');
+  const limits = { ...options, maxBody: options.maxBody ?? DEFAULTS.maxBody };
+  const listening = await (options.tls ? listenSecure(bridge.handle, at, limits, options.tls) : listenOn(bridge.handle, at, limits));
   return {
     ...listening,
     bridge,

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import mri from 'mri';
 import proxyAddr from 'proxy-addr';
@@ -35,7 +36,19 @@ export interface CliConfig {
   phpFpmConf: string | undefined;
   root: string;
   app: string | undefined;
+  /** The first of `listens` (what the banner and listen errors name). */
   listen: ListenAddress;
+  /** Every `--listen` (repeatable); `tls` for an HTTPS one. */
+  listens: ListenSpec[];
+  /** `--https`: bare --listen addresses serve HTTPS, with the local CA unless --cert is given. */
+  https: boolean;
+  /** `--cert FILE --key FILE`: a certificate of your own instead of the local CA's. */
+  cert: string | undefined;
+  key: string | undefined;
+  /** `--host NAME` (repeatable): more names for the local CA's certificate. */
+  hosts: string[];
+  /** `--redirect-https`: the plain HTTP listeners answer 308 to the HTTPS one. */
+  redirectHttps: boolean;
   frontController: string | undefined;
   maxBody: number;
   /** `--body-memory`: memory for request bodies in flight, all connections together. */
@@ -89,13 +102,13 @@ const STRING_FLAGS = [
   'php-fpm-bin', 'php-ini', 'php-fpm-conf', 'rewrite', 'config',
   'max-header-size', 'max-headers', 'header-timeout', 'body-timeout', 'keepalive-timeout', 'app-timeout',
   'trust-proxy', 'shutdown-timeout', 'fastcgi-listen',
-  'log-format', 'workers', 'admin-listen', 'fpm-ping-path', 'fpm-status-path',
+  'log-format', 'workers', 'admin-listen', 'fpm-ping-path', 'fpm-status-path', 'cert', 'key', 'host',
   // Migration (issue 10)
   'claim', 'order',
 ];
 /** Flags that configure the php-fpm fpm-bridge spawns: meaningless with --fpm. */
 const SPAWN_FLAGS = ['php-fpm-bin', 'php-ini', 'php-fpm-conf'];
-const BOOLEAN_FLAGS = ['help', 'version', 'quiet', 'path-info', 'path-info-static', 'follow-symlinks', 'watch', 'open'];
+const BOOLEAN_FLAGS = ['help', 'version', 'quiet', 'path-info', 'path-info-static', 'follow-symlinks', 'watch', 'open', 'https', 'redirect-https'];
 const KNOWN = new Set([...STRING_FLAGS, ...BOOLEAN_FLAGS, 'h', 'v', '_']);
 
 export function parseArgs(argv: readonly string[]): CliConfig {
@@ -157,6 +170,15 @@ export function parseArgs(argv: readonly string[]): CliConfig {
     if (/[\r\n\0]/.test(p)) throw new UsageError(`--php-ini ${p.slice(0, eq)}: a value cannot hold a line break`);
     return [p.slice(0, eq), p.slice(eq + 1)];
   });
+  const cert = one('cert');
+  const key = one('key');
+  if ((cert === undefined) !== (key === undefined)) throw new UsageError(cert ? '--cert needs --key (the private key of that certificate)' : '--key needs --cert (the certificate of that key)');
+  const https = Boolean(a.https) || cert !== undefined;
+  const listens = parseListens(many('listen'), https);
+  const redirectHttps = Boolean(a['redirect-https']);
+  if (redirectHttps && !(listens.some((l) => l.tls) && listens.some((l) => !l.tls))) {
+    throw new UsageError('--redirect-https sends plain HTTP to HTTPS: it needs an HTTP and an HTTPS --listen (e.g. --https --listen 8443 --listen http://8080)');
+  }
   return {
     help,
     version,
@@ -171,7 +193,13 @@ export function parseArgs(argv: readonly string[]): CliConfig {
     phpFpmConf: one('php-fpm-conf'),
     root: one('root') ?? '.',
     app: one('app'),
-    listen: parsed('listen', parseListen, { host: '127.0.0.1', port: 8080 }),
+    listen: listens[0]!,
+    listens,
+    https: https || listens.some((l) => l.tls),
+    cert,
+    key,
+    hosts: many('host').map(parseHostName),
+    redirectHttps,
     frontController: one('index'),
     maxBody: parsed('max-body', parseSize, DEFAULTS.maxBody),
     bodyMemoryBudget: parsed('body-memory', parseSize, DEFAULTS.bodyMemoryBudget),
@@ -232,6 +260,32 @@ function needsApp(flag: string, values: string[], app: string | undefined): stri
 function parseOrder(s: string): 'php-first' | 'app-first' {
   if (s !== 'php-first' && s !== 'app-first') throw new Error(`"${s}" is not an order (php-first or app-first)`);
   return s;
+}
+
+export interface ListenSpec extends ListenAddress {
+  tls: boolean;
+}
+
+/**
+ * `--listen [http://|https://][host:]port`, repeatable; a bare address is HTTPS under --https (or
+ * --cert), else HTTP. None: 127.0.0.1:8080.
+ */
+function parseListens(values: string[], https: boolean): ListenSpec[] {
+  if (values.length === 0) return [{ host: '127.0.0.1', port: 8080, tls: https }];
+  return values.map((v) => {
+    const m = /^(https?):\/\/(.*)$/i.exec(v);
+    try {
+      return { ...parseListen(m ? m[2]! : v), tls: m ? m[1]!.toLowerCase() === 'https' : https };
+    } catch (err) {
+      throw new UsageError(`--listen: ${(err as Error).message.replace('[host:]port', '[http://|https://][host:]port')}`);
+    }
+  });
+}
+
+/** `--host app.test` / `*.app.test` / an IP address: a name the local certificate covers. */
+function parseHostName(name: string): string {
+  if (isIP(name) !== 0 || /^(\*\.)?(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(name)) return name.toLowerCase();
+  throw new UsageError(`--host "${name}" is not a host name or IP address (e.g. app.test, *.app.test)`);
 }
 
 /** `10.0.0.0/8,::1` (repeatable): addresses, CIDR ranges, loopback/linklocal/uniquelocal; checked by proxy-addr. */

@@ -16,7 +16,18 @@ and stops it on exit. With --fpm, it uses the php-fpm you run.
   --root <dir>             document root (default: the current directory, like php -S)
   --app <module>           the app: .js/.mjs/.ts module whose default export is a (req, res) listener
                            (Express, Connect, Koa's callback()) or an object with fetch(request) (Hono)
-  --listen [host:]port     where to listen (default 127.0.0.1:8080)
+  --listen [host:]port     where to listen (default 127.0.0.1:8080); repeatable, and http:// or
+                           https:// before the address chooses per listener
+
+HTTPS (see the README):
+  --https                  serve HTTPS on the --listen addresses without a scheme, with a certificate
+                           from a local CA made on first use in ~/.config/fpm-bridge (XDG_CONFIG_HOME);
+                           it covers localhost, *.localhost, 127.0.0.1, ::1. Trust the CA once with
+                           \`fpm-bridge trust\` (and remove it with \`fpm-bridge untrust\`)
+  --host <name>            one more name for that certificate (app.test, *.app.test), repeatable
+  --cert <file> --key <file>
+                           your own certificate (chain, leaf first) and its key instead (implies --https)
+  --redirect-https         HTTP listeners answer 308 to the same URL on the HTTPS listener
   --index <script>         front controller for paths that are no file (try_files ... /index.php)
   --max-body <size>        largest request body (default ${DEFAULTS.maxBody / 1024 / 1024}m); larger gets 413. The spawned
                            php-fpm gets the same post_max_size and upload_max_filesize

@@ -12,24 +12,31 @@ import { createBridge } from '../bridge/create-bridge.ts';
 import { FpmStartError } from '../fpm/errors.ts';
 import type { FastCGIAppServer } from '../http/fastcgi-app-server.ts';
 import { runApp } from '../app/run-app.ts';
-import { listen, type Listening } from '../http/listen.ts';
+import type { ListenAddress, Listening } from '../http/listen.ts';
+import type { TlsCredentials } from '../http/listen-secure.ts';
 import { sweepStaleSpoolDirs } from '../http/spool.ts';
 import { rateLimitErrors } from '../log/rate-limit.ts';
 import { silentLogger } from '../log/logger.ts';
 import { textLogger } from '../log/text-logger.ts';
 import { VERSION } from '../version.ts';
-import { parseArgs, UsageError, type CliConfig } from './args.ts';
+import { parseArgs, UsageError, type CliConfig, type ListenSpec } from './args.ts';
 import { banner } from './banner.ts';
 import { HELP, USAGE } from './help.ts';
 import { startPhpBackend, type PhpBackend } from './php-backend.ts';
 import { captureStopSignal, shutdown, STOP_SIGNALS, stopSignal } from './shutdown.ts';
 import type { Admin } from './admin.ts';
 import { runPrimary, workerBackend, workerReady, workerRetired, workerShare } from './workers.ts';
+import { listenAll } from './listeners.ts';
+import { trustCommand } from './trust-command.ts';
+import { CertFileError, loadCertFiles } from '../tls/cert-files.ts';
+import { configDir, TlsSetupError } from '../tls/config-dir.ts';
+import { localCredentials } from '../tls/local-ca.ts';
 
 /** Exit codes scripts can rely on. */
 const EXIT = { ok: 0, startup: 1, usage: 2 } as const;
 
 async function main(argv: readonly string[]): Promise<number> {
+  if ((argv[0] === 'trust' || argv[0] === 'untrust') && argv.length === 1) return trustCommand(argv[0]);
   let config: CliConfig;
   try {
     config = parseArgs(argv);
@@ -68,6 +75,31 @@ async function main(argv: readonly string[]): Promise<number> {
   const swept = sweepStaleSpoolDirs(tmpdir());
   if (swept.length > 0) logger.info(`removed ${swept.length} stale spool director${swept.length === 1 ? 'y' : 'ies'} of stopped bridges: ${swept.join(', ')}`);
   if (!isDirectory(config.root)) return fail(`--root ${config.root} is not a directory: give the directory your PHP files are in (e.g. --root public).`);
+  // Certificates before php-fpm: a bad --cert or CA directory fails fast, with nothing to stop.
+  // With --workers the primary makes the CA (or refuses); the workers then only load it.
+  let tls: TlsCredentials | undefined;
+  let tlsNote: string | undefined;
+  if (config.https) {
+    try {
+      if (config.cert && config.key) {
+        tls = loadCertFiles(config.cert, config.key);
+      } else {
+        const dir = configDir();
+        const local = await localCredentials(dir, config.hosts);
+        tls = local;
+        if (local.created.ca) tlsNote = `made a local CA in ${dir}: run \`fpm-bridge trust\` once so browsers and curl trust it`;
+        else if (local.created.leaf) tlsNote = `new certificate for ${['localhost', ...config.hosts].join(', ')} (until ${local.notAfter.toISOString().slice(0, 10)})`;
+      }
+    } catch (err) {
+      if (err instanceof CertFileError) {
+        process.stderr.write(`fpm-bridge: ${err.message}\n`);
+        return EXIT.usage;
+      }
+      if (err instanceof TlsSetupError) return fail(err.message);
+      throw err;
+    }
+  }
+
   if (cluster && !share) {
     // The primary: php-fpm, then the workers; it serves nothing itself.
     let php: PhpBackend;
@@ -88,6 +120,7 @@ async function main(argv: readonly string[]): Promise<number> {
       }
       void firstSignal.then(() => admin?.close());
     }
+    if (tlsNote) logger.info(tlsNote);
     return runPrimary({
       workers: config.workers,
       php,
@@ -97,7 +130,7 @@ async function main(argv: readonly string[]): Promise<number> {
       onServing: (url) => {
         logger.info(banner({ url, root: resolve(config.root), frontController: config.frontController, php: php.describe, app: config.app, watch: config.watch, claims: config.claims, order: config.order }));
         if (admin) logger.info(`  admin ${admin.url} (healthz, readyz, metrics)`);
-        if (config.open) openBrowser(url);
+        if (config.open) openBrowser(preferHttps(url.split('  ')));
       },
     });
   }
@@ -151,13 +184,13 @@ async function main(argv: readonly string[]): Promise<number> {
     claims,
     logger: config.quiet ? { ...logger, access: silentLogger.access } : logger,
   });
-  let listening: Listening;
+  let listeners: Listening[];
   try {
-    listening = await listen(bridge.handle, config.listen, config);
+    listeners = await listenAll(config.listens, bridge.handle, config, tls, config.redirectHttps);
   } catch (err) {
     await bridge.close();
     await php.stop();
-    return fail(listenError(config, err as NodeJS.ErrnoException));
+    return fail(listenError((err as { spec?: ListenSpec }).spec ?? config.listen, err as NodeJS.ErrnoException));
   }
   let fastcgi: FastCGIAppServer | undefined;
   if (config.fastcgiListen && app) {
@@ -167,7 +200,7 @@ async function main(argv: readonly string[]): Promise<number> {
       const { serveAppOverFastCGI } = await import('../http/fastcgi-app-server.ts');
       fastcgi = await serveAppOverFastCGI((req, res) => runApp(appListener, req, res, logger, null), config.fastcgiListen);
     } catch (err) {
-      await listening.close();
+      await Promise.all(listeners.map((l) => l.close()));
       await bridge.close();
       await php.stop();
       return fail(`cannot serve the app over FastCGI on ${config.fastcgiListen}: ${(err as Error).message}`);
@@ -179,20 +212,24 @@ async function main(argv: readonly string[]): Promise<number> {
     try {
       admin = await admins.startAdmin(config.adminListen, admins.fpmTargets(config, php.address), metrics.registry, false, logger);
     } catch (err) {
-      await listening.close();
+      await Promise.all(listeners.map((l) => l.close()));
       await bridge.close();
       await php.stop();
       return fail(`cannot listen on --admin-listen ${config.adminListen.host}:${config.adminListen.port}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
     }
   }
-  if (share) workerReady(listening.url);
-  else logger.info(banner({ url: listening.url, root: resolve(config.root), frontController: config.frontController, php: php.describe, app: config.app, watch: config.watch, claims, order: config.order }));
+  const urls = listeners.map((l) => l.url);
+  if (share) workerReady(urls.join('  '));
+  else {
+    if (tlsNote) logger.info(tlsNote);
+    logger.info(banner({ url: urls.join('  '), root: resolve(config.root), frontController: config.frontController, php: php.describe, app: config.app, watch: config.watch, claims, order: config.order }));
+  }
   if (fastcgi && config.fastcgiListen && !share) {
     const at = config.fastcgiListen;
     logger.info(`  the app over FastCGI on ${at} (for nginx: fastcgi_pass ${at.includes('/') ? 'unix:' : ''}${at};)`);
   }
   if (admin) logger.info(`  admin ${admin.url} (healthz, readyz, metrics)`);
-  if (config.open && !share) openBrowser(listening.url);
+  if (config.open && !share) openBrowser(preferHttps(urls));
 
   const signal = await firstSignal;
   reloader?.close();
@@ -200,17 +237,22 @@ async function main(argv: readonly string[]): Promise<number> {
   void admin?.close();
   if (!share) logger.info(`${signal}: stopping (send it again to stop at once)`);
   // A second signal means now: php-fpm is killed outright on the way out (the 'exit' hook).
-  await Promise.race([shutdown(listening, bridge, php, config.shutdownTimeoutMs), share ? new Promise(() => {}) : stopSignal(stopSignals)]);
+  await Promise.race([shutdown(listeners, bridge, php, config.shutdownTimeoutMs), share ? new Promise(() => {}) : stopSignal(stopSignals)]);
   return EXIT.ok;
 }
 
-function listenError(config: CliConfig, e: NodeJS.ErrnoException): string {
-  const at = `${config.listen.host}:${config.listen.port}`;
+/** The URL to open: the HTTPS one when there is one. */
+function preferHttps(urls: readonly string[]): string {
+  return urls.find((u) => u.startsWith('https:')) ?? urls[0]!;
+}
+
+function listenError(listen: ListenAddress, e: NodeJS.ErrnoException): string {
+  const at = `${listen.host}:${listen.port}`;
   const fix: Record<string, string> = {
     EADDRINUSE: 'something else listens there: stop it, or pick another port with --listen',
-    EACCES: `port ${config.listen.port} needs privileges: pick one above 1023 with --listen (e.g. --listen 8080)`,
-    EADDRNOTAVAIL: `${config.listen.host} is not an address of this machine: use 127.0.0.1 or 0.0.0.0 in --listen`,
-    ENOTFOUND: `${config.listen.host} does not resolve: use an IP address in --listen`,
+    EACCES: `port ${listen.port} needs privileges: pick one above 1023 with --listen (e.g. --listen 8080)`,
+    EADDRNOTAVAIL: `${listen.host} is not an address of this machine: use 127.0.0.1 or 0.0.0.0 in --listen`,
+    ENOTFOUND: `${listen.host} does not resolve: use an IP address in --listen`,
   };
   return `cannot listen on ${at}: ${e.code ?? e.message}${e.code && fix[e.code] ? ` (${fix[e.code]})` : ''}`;
 }

@@ -36,10 +36,11 @@ export function stopSignal(signals: readonly NodeJS.Signals[] = STOP_SIGNALS): P
  * Stops in order: no new connections, in-flight responses get `graceMs` (a streaming page would
  * hold the server forever otherwise), php-fpm connections closed, then php-fpm stopped gracefully.
  */
-export async function shutdown(listening: Listening, bridge: Bridge, php: PhpBackend, graceMs = 3_000): Promise<void> {
-  const closed = listening.close();
+export async function shutdown(listening: Listening | readonly Listening[], bridge: Bridge, php: PhpBackend, graceMs = 3_000): Promise<void> {
+  const all = ([] as Listening[]).concat(listening);
+  const closed = Promise.all(all.map((l) => l.close()));
   if (!(await settles(closed, graceMs))) {
-    listening.server.closeAllConnections();
+    for (const l of all) l.closeAll();
     await closed;
   }
   await settles(bridge.close(), 1_000);

@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Http2SecureServer } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { sendError } from './error-response.ts';
@@ -11,11 +12,13 @@ export interface ListenAddress {
 }
 
 export interface Listening {
-  server: Server;
+  server: Server | Http2SecureServer;
   /** The URL to open, e.g. http://127.0.0.1:8080/ */
   url: string;
   port: number;
   close(): Promise<void>;
+  /** Cuts every connection now (after close()'s grace ran out). */
+  closeAll(): void;
 }
 
 /** `8080`, `:8080`, `0.0.0.0:8080`, `[::1]:8080` → host and port; the default host is 127.0.0.1, like `php -S localhost`. */
@@ -130,6 +133,7 @@ export function listen(handler: (req: IncomingMessage, res: ServerResponse) => v
         server,
         port,
         url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}/`,
+        closeAll: () => server.closeAllConnections(),
         close: () =>
           new Promise((done) => {
             draining = true;
@@ -146,4 +150,15 @@ export function listen(handler: (req: IncomingMessage, res: ServerResponse) => v
       });
     });
   });
+}
+
+/**
+ * Node parses past maxHeadersCount but keeps only that many in req.headers, silently. One more than
+ * the limit is kept, so "too many" is seen and refused with 431 (true) rather than truncated.
+ */
+export function tooManyHeaders(req: IncomingMessage, res: ServerResponse, maxHeaders: number): boolean {
+  if (req.rawHeaders.length <= 2 * maxHeaders) return false;
+  req.resume();
+  sendError(res, 431, `more than ${maxHeaders} header fields`, { connection: 'close' });
+  return true;
 }
