@@ -41,7 +41,7 @@ function launch(args: string[], xdgHome: string): { child: ChildProcess; out: { 
 
 async function start(args: string[], xdgHome: string): Promise<{ child: ChildProcess; banner: () => string }> {
   const { child, out } = launch(args, xdgHome);
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + 45_000;
   while (!/Ctrl-C stops/.test(out.text)) {
     if (child.exitCode !== null) throw new Error(`exited:\n${out.text}`);
     if (Date.now() > deadline) throw new Error(`no banner:\n${out.text}`);
@@ -55,7 +55,8 @@ async function curl(args: string[]): Promise<string> {
   return stdout;
 }
 
-describe('--https with the local CA', () => {
+// Each test starts the CLI (php-fpm included) up to three times: minutes on a loaded machine.
+describe('--https with the local CA', { timeout: 120_000 }, () => {
   it('serves PHP over HTTPS to clients that trust the CA (HTTPS=on, REQUEST_SCHEME=https), and openssl sees the chain', async () => {
     const home = xdg();
     const port = await freePort();
@@ -113,7 +114,7 @@ describe('--https with the local CA', () => {
   });
 });
 
-describe('bad TLS input', () => {
+describe('bad TLS input', { timeout: 120_000 }, () => {
   it('an unreadable or mismatched --cert/--key exits 2 naming the file', async () => {
     const home = xdg();
     const d = xdg();
