@@ -156,9 +156,12 @@ export function cut(res: ServerResponse): void {
   else res.destroy();
 }
 
-/** Closes the client's connection once this response is out (no further request on it). */
+/**
+ * Closes the client's connection once this response is out (no further request on it). Called right
+ * after res.end(), not on 'finish': by then Node has already handed the socket to a pipelined next
+ * response, whose bytes would go out first (seen on Node 22 and 24).
+ */
 export function closeAfter(res: ServerResponse): void {
-  const close = () => res.socket?.end();
-  if (res.writableFinished) close();
-  else res.once('finish', close);
+  const socket = res.socket;
+  if (socket) socket.destroySoon();
 }
