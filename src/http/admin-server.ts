@@ -1,6 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { ListenAddress } from './listen.ts';
+import { bindTo, type ListenAddress } from './listen.ts';
 
 /** Answers one admin request; may be async (a metrics scrape asks the workers). */
 export type AdminHandler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
@@ -37,22 +36,14 @@ export function listenAdmin(at: ListenAddress, onError: (path: string, err: unkn
         else res.destroy();
       });
   });
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(at.port, at.host, () => {
-      server.off('error', reject);
-      const { port } = server.address() as AddressInfo;
-      const host = at.host.includes(':') ? `[${at.host}]` : at.host;
-      resolve({
-        url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}/`,
-        port,
-        route: (path, handler) => void routes.set(path, handler),
-        close: () =>
-          new Promise((done) => {
-            server.close(() => done());
-            server.closeAllConnections();
-          }),
-      });
-    });
-  });
+  return bindTo(server, at, 'http').then(({ port, url }) => ({
+    url,
+    port,
+    route: (path, handler) => void routes.set(path, handler),
+    close: () =>
+      new Promise((done) => {
+        server.close(() => done());
+        server.closeAllConnections();
+      }),
+  }));
 }

@@ -1,10 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createSecureServer, type Http2ServerRequest, type Http2ServerResponse, type Http2Session, type SecureServerOptions } from 'node:http2';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { sendError } from './error-response.ts';
 import { http1View } from './h2-compat.ts';
 import { refuseRequest } from './validate-request.ts';
-import { SERVER_DEFAULTS, tooManyHeaders, type ListenAddress, type Listening, type ServerLimits } from './listen.ts';
+import { bindTo, SERVER_DEFAULTS, tooManyHeaders, type ListenAddress, type Listening, type ServerLimits } from './listen.ts';
 
 /** A certificate chain and its key (PEM). */
 export interface TlsCredentials {
@@ -114,36 +114,28 @@ export function listenSecure(handler: (req: IncomingMessage, res: ServerResponse
   // Node's HTTP/1 connection tracking (allowHTTP1) has it; not in the h2 server's types.
   const closeIdleH1 = (): void => (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
 
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(at.port, at.host, () => {
-      server.off('error', reject);
-      const { port } = server.address() as AddressInfo;
-      const host = at.host.includes(':') ? `[${at.host}]` : at.host;
-      resolve({
-        server,
-        port,
-        url: `https://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}/`,
-        close: () =>
-          new Promise((done) => {
-            draining = true;
-            // h2: GOAWAY, running streams finish. h1: idle kept-alive connections closed as they free up.
-            for (const s of sessions) s.close();
-            const sweep = setInterval(closeIdleH1, 100);
-            sweep.unref();
-            server.close(() => {
-              clearInterval(sweep);
-              done();
-            });
-            closeIdleH1();
-          }),
-        closeAll: () => {
-          for (const s of sessions) s.destroy();
-          for (const s of h1Sockets) s.destroy();
-        },
-      });
-    });
-  });
+  return bindTo(server, at, 'https').then(({ port, url }) => ({
+    server,
+    port,
+    url,
+    close: () =>
+      new Promise((done) => {
+        draining = true;
+        // h2: GOAWAY, running streams finish. h1: idle kept-alive connections closed as they free up.
+        for (const s of sessions) s.close();
+        const sweep = setInterval(closeIdleH1, 100);
+        sweep.unref();
+        server.close(() => {
+          clearInterval(sweep);
+          done();
+        });
+        closeIdleH1();
+      }),
+    closeAll: () => {
+      for (const s of sessions) s.destroy();
+      for (const s of h1Sockets) s.destroy();
+    },
+  }));
 }
 
 function headerListSize(raw: readonly string[]): number {

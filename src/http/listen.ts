@@ -123,31 +123,36 @@ export function listen(handler: (req: IncomingMessage, res: ServerResponse) => v
     socket.on('error', () => {});
     socket.end(`HTTP/1.1 501 Not Implemented\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
   });
+  return bindTo(server, at, 'http').then(({ port, url }) => ({
+    server,
+    port,
+    url,
+    closeAll: () => server.closeAllConnections(),
+    close: () =>
+      new Promise((done) => {
+        draining = true;
+        // Kept-alive connections that finish their response later are idle from then on, but
+        // Node only closes the ones idle right now: sweep until the last one has gone.
+        const sweep = setInterval(() => server.closeIdleConnections(), 100);
+        sweep.unref();
+        server.close(() => {
+          clearInterval(sweep);
+          done();
+        });
+        server.closeIdleConnections();
+      }),
+  }));
+}
+
+/** Listens on `at`; resolves with the port bound (for port 0) and the URL to reach it by. */
+export function bindTo(server: Server | Http2SecureServer, at: ListenAddress, scheme: 'http' | 'https'): Promise<{ port: number; url: string }> {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
     server.listen(at.port, at.host, () => {
       server.off('error', reject);
       const { port } = server.address() as AddressInfo;
       const host = at.host.includes(':') ? `[${at.host}]` : at.host;
-      resolve({
-        server,
-        port,
-        url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}/`,
-        closeAll: () => server.closeAllConnections(),
-        close: () =>
-          new Promise((done) => {
-            draining = true;
-            // Kept-alive connections that finish their response later are idle from then on, but
-            // Node only closes the ones idle right now: sweep until the last one has gone.
-            const sweep = setInterval(() => server.closeIdleConnections(), 100);
-            sweep.unref();
-            server.close(() => {
-              clearInterval(sweep);
-              done();
-            });
-            server.closeIdleConnections();
-          }),
-      });
+      resolve({ port, url: `${scheme}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}/` });
     });
   });
 }
