@@ -9,6 +9,7 @@ import { parseListen, SERVER_DEFAULTS, type ListenAddress } from '../http/listen
 import { parsePattern } from '../route/claim-pattern.ts';
 import { parseRewrite } from '../route/rewrite.ts';
 import { flagsOnCommandLine, readConfigFile, type ConfigValues } from './config-file.ts';
+import { closest } from './suggest.ts';
 import { parseDuration, parseSize } from './units.ts';
 
 /** A flag problem: the CLI prints it with the usage line and exits 2. */
@@ -91,6 +92,21 @@ export interface CliConfig {
   claims: string[];
   /** `--order php-first|app-first`. */
   order: 'php-first' | 'app-first';
+  /** `--root`/`-t` given (on the command line or in --config): no project detection then. */
+  rootGiven: boolean;
+  /** `--env-file FILE`, repeatable, in order (a later file wins over an earlier one). */
+  envFiles: string[];
+  /** `--php-env NAME[=VALUE]`: variables for the spawned pool; no value: the bridge's own. */
+  phpEnv: Array<[string, string | undefined]>;
+  /**
+   * Development mode: error pages in the browser, PHP errors displayed. On with --watch or a
+   * spawned php-fpm, off with --fpm; `--dev` / `--no-dev` decide.
+   */
+  dev: boolean;
+  /** `--xdebug`: load Xdebug into the spawned pool (step debugging). */
+  xdebug: boolean;
+  /** The spelling the user typed for each flag (`-p`, `--port`), for error messages. */
+  typed: ReadonlyMap<string, string>;
 }
 
 /** Default grace for in-flight requests on a stop signal. */
@@ -105,33 +121,112 @@ const STRING_FLAGS = [
   'log-format', 'workers', 'admin-listen', 'fpm-ping-path', 'fpm-status-path', 'cert', 'key', 'host',
   // Migration (issue 10)
   'claim', 'order',
+  // The first hour (issue 14)
+  'env-file', 'php-env',
 ];
 /** Flags that configure the php-fpm fpm-bridge spawns: meaningless with --fpm. */
-const SPAWN_FLAGS = ['php-fpm-bin', 'php-ini', 'php-fpm-conf'];
-const BOOLEAN_FLAGS = ['help', 'version', 'quiet', 'path-info', 'path-info-static', 'follow-symlinks', 'watch', 'open', 'https', 'redirect-https'];
-const KNOWN = new Set([...STRING_FLAGS, ...BOOLEAN_FLAGS, 'h', 'v', '_']);
+const SPAWN_FLAGS = ['php-fpm-bin', 'php-ini', 'php-fpm-conf', 'php-env', 'xdebug'];
+const BOOLEAN_FLAGS = [
+  'help', 'version', 'quiet', 'path-info', 'path-info-static', 'follow-symlinks', 'watch', 'open', 'https', 'redirect-https',
+  'dev', 'xdebug',
+];
+/** The long flag names (also the keys of a --config file). */
+export const LONG_FLAGS: ReadonlySet<string> = new Set([...STRING_FLAGS, ...BOOLEAN_FLAGS]);
+/**
+ * Other spellings people type, and the flag each stands for: `-p 8000` and `--port 8000` as in most
+ * dev servers, `-t public` as in `php -S -t public`.
+ */
+export const ALIASES: Readonly<Record<string, string>> = { '-p': 'listen', '--port': 'listen', '-t': 'root', '-h': 'help', '-v': 'version' };
+const SHORT_WITH_VALUE = new Set(['-p', '-t']);
+
+/**
+ * Checks every flag against the known ones (naming it as typed, with a did-you-mean) and rewrites
+ * the other spellings to the long name mri is told about: `-p 8000` → `--listen 8000`.
+ */
+function normalize(argv: readonly string[]): { argv: string[]; typed: Map<string, string> } {
+  const out: string[] = [];
+  const typed = new Map<string, string>();
+  const note = (name: string, as: string) => {
+    if (!typed.has(name)) typed.set(name, as);
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    if (!arg.startsWith('-') || arg === '-' || /^-\d/.test(arg)) {
+      out.push(arg);
+      continue;
+    }
+    if (!arg.startsWith('--')) {
+      // -p 8000, -p8000, -p=8000, -t public, -h, -v
+      const short = arg.slice(0, 2);
+      const name = ALIASES[short];
+      if (name && (arg.length === 2 || SHORT_WITH_VALUE.has(short))) {
+        note(name, short);
+        const rest = arg.slice(2).replace(/^=/, '');
+        out.push(`--${name}`, ...(rest ? [rest] : []));
+        continue;
+      }
+      const word = arg.slice(1).split('=')[0]!;
+      if (LONG_FLAGS.has(word) || `--${word}` in ALIASES) throw new UsageError(`unknown flag ${arg}: long flags take two dashes (--${word})`);
+      throw new UsageError(`unknown flag ${arg.split('=')[0]}${didYouMean(word)}`);
+    }
+    const m = /^--(no-)?([^=]*)(=[\s\S]*)?$/.exec(arg)!;
+    const [, no, word, value] = m as unknown as [string, string | undefined, string, string | undefined];
+    const aliased = ALIASES[`--${word}`];
+    const name = aliased ?? word;
+    if (!LONG_FLAGS.has(name) || (no && !BOOLEAN_FLAGS.includes(name))) {
+      if (no && LONG_FLAGS.has(word)) throw new UsageError(`--no-${word}: only on/off flags take no- (--${word} takes a value)`);
+      throw new UsageError(`unknown flag ${arg.split('=')[0]}${didYouMean(no ? `no-${word}` : word)}`);
+    }
+    note(name, `--${no ?? ''}${word}`);
+    out.push(`--${no ?? ''}${name}${value ?? ''}`);
+  }
+  return { argv: out, typed };
+}
+
+/** ` (did you mean --port, the same as --listen?)` or nothing. */
+export function didYouMean(word: string, dashes = '--'): string {
+  const names = [...LONG_FLAGS, ...Object.keys(ALIASES).filter((k) => k.startsWith('--')).map((k) => k.slice(2))];
+  const near = closest(word, names);
+  if (near.length === 0) return '';
+  const say = (n: string) => {
+    const to = ALIASES[`--${n}`];
+    return to ? `${dashes}${n} (the same as ${dashes}${to})` : `${dashes}${n}`;
+  };
+  return ` (did you mean ${near.slice(0, 3).map(say).join(' or ')}?)`;
+}
 
 export function parseArgs(argv: readonly string[]): CliConfig {
-  const a = mri(argv as string[], { string: STRING_FLAGS, boolean: BOOLEAN_FLAGS, alias: { h: 'help', v: 'version' } });
-  for (const key of Object.keys(a)) if (!KNOWN.has(key)) throw new UsageError(`unknown flag --${key}`);
-  if (a._.length > 0) throw new UsageError(`unexpected argument "${a._[0]}"`);
+  const normalized = normalize(argv);
+  const typed = normalized.typed;
+  const flag = (name: string) => typed.get(name) ?? `--${name}`;
+  const a = mri(normalized.argv, { string: STRING_FLAGS, boolean: BOOLEAN_FLAGS });
+  if (a._.length > 0) throw new UsageError(`unexpected argument "${a._[0]}"${a._[0] === 'init' ? ' (fpm-bridge init comes first: fpm-bridge init [flags])' : ''}`);
   const configFile = a.config as string | string[] | undefined;
   if (Array.isArray(configFile)) throw new UsageError('--config given more than once');
+  const given = flagsOnCommandLine(normalized.argv);
+  const fromConfig = new Set<string>();
   if (configFile !== undefined) {
     // Flags win over the file: only what the command line leaves unset is taken from it.
     let values: ConfigValues;
     try {
-      values = readConfigFile(configFile, KNOWN);
+      values = readConfigFile(configFile, LONG_FLAGS, ALIASES);
     } catch (err) {
       throw new UsageError(`--config: ${(err as Error).message}`);
     }
-    const given = flagsOnCommandLine(argv);
-    for (const [key, value] of Object.entries(values)) if (!given.has(key)) a[key] = value;
+    for (const [key, value] of Object.entries(values)) {
+      if (given.has(key)) continue;
+      a[key] = value;
+      fromConfig.add(key);
+    }
   }
   const one = (name: string): string | undefined => {
     const v = a[name] as string | string[] | undefined;
-    if (Array.isArray(v)) throw new UsageError(`--${name} given more than once`);
-    if (v === '') throw new UsageError(`--${name} needs a value`);
+    if (Array.isArray(v)) throw new UsageError(`${flag(name)} given more than once`);
+    if (v === '') throw new UsageError(`${flag(name)} needs a value`);
     return v;
   };
   const parsed = <T>(name: string, parse: (s: string) => T, fallback: T): T => {
@@ -140,7 +235,7 @@ export function parseArgs(argv: readonly string[]): CliConfig {
     try {
       return parse(v);
     } catch (err) {
-      throw new UsageError(`--${name}: ${(err as Error).message}`);
+      throw new UsageError(`${flag(name)}: ${(err as Error).message}`);
     }
   };
   const count = (s: string): number => {
@@ -156,8 +251,8 @@ export function parseArgs(argv: readonly string[]): CliConfig {
   const fpm = one('fpm');
   if (fpm) {
     parsed('fpm', parseAddress, null);
-    const clash = SPAWN_FLAGS.find((f) => a[f] !== undefined);
-    if (clash) throw new UsageError(`--${clash} configures the php-fpm fpm-bridge starts; with --fpm you run php-fpm yourself (drop one of them)`);
+    const clash = SPAWN_FLAGS.find((f) => a[f] !== undefined && a[f] !== false);
+    if (clash) throw new UsageError(`${flag(clash)} configures the php-fpm fpm-bridge starts; with --fpm you run php-fpm yourself (drop one of them)`);
   }
   const params = many('param').map((p): [string, string] => {
     const eq = p.indexOf('=');
@@ -179,11 +274,25 @@ export function parseArgs(argv: readonly string[]): CliConfig {
   if (redirectHttps && !(listens.some((l) => l.tls) && listens.some((l) => !l.tls))) {
     throw new UsageError('--redirect-https sends plain HTTP to HTTPS: it needs an HTTP and an HTTPS --listen (e.g. --https --listen 8443 --listen http://8080)');
   }
+  const phpEnv = many('php-env').map((p): [string, string | undefined] => {
+    const eq = p.indexOf('=');
+    const name = eq < 0 ? p : p.slice(0, eq);
+    if (!ENV_NAME.test(name)) throw new UsageError(`${flag('php-env')} wants NAME or NAME=VALUE (got "${p}")`);
+    return [name, eq < 0 ? undefined : p.slice(eq + 1)];
+  });
+  const watch = requireApp(Boolean(a.watch), one('app'));
   return {
     help,
     version,
+    rootGiven: one('root') !== undefined,
+    envFiles: many('env-file'),
+    phpEnv,
+    // mri sets every absent switch to false: --dev/--no-dev decide only when given.
+    dev: given.has('dev') || fromConfig.has('dev') ? Boolean(a.dev) : watch || !fpm,
+    xdebug: Boolean(a.xdebug),
+    typed,
     quiet: Boolean(a.quiet),
-    watch: requireApp(Boolean(a.watch), one('app')),
+    watch,
     fastcgiListen: requireAppFor('--fastcgi-listen', one('fastcgi-listen'), one('app')),
     open: Boolean(a.open),
     logFormat: parsed('log-format', parseLogFormat, 'text'),
@@ -287,6 +396,7 @@ function parseHostName(name: string): string {
   if (isIP(name) !== 0 || /^(\*\.)?(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$/.test(name)) return name.toLowerCase();
   throw new UsageError(`--host "${name}" is not a host name or IP address (e.g. app.test, *.app.test)`);
 }
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 /** `10.0.0.0/8,::1` (repeatable): addresses, CIDR ranges, loopback/linklocal/uniquelocal; checked by proxy-addr. */
 function parseTrustProxy(values: string[]): string[] {

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
+import { closest } from './suggest.ts';
 
 /**
  * `--config fpm-bridge.json`: a project keeps its flags (routing, rewrites) in its repo. Keys are the
@@ -9,9 +10,13 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 export type ConfigValues = Record<string, string | string[] | boolean>;
 
 /** Flags whose values are file paths, resolved against the config file's folder. */
-const PATH_FLAGS = new Set(['root', 'app', 'php-fpm-conf', 'php-fpm-bin']);
+const PATH_FLAGS = new Set(['root', 'app', 'php-fpm-conf', 'php-fpm-bin', 'env-file']);
 
-export function readConfigFile(file: string, known: ReadonlySet<string>): ConfigValues {
+/**
+ * `known`: the long flag names; `aliases`: other spellings (`--port` for `listen`), of which the
+ * long ones are keys too (`"port": "8000"`).
+ */
+export function readConfigFile(file: string, known: ReadonlySet<string>, aliases: Readonly<Record<string, string>> = {}): ConfigValues {
   let data: unknown;
   try {
     data = JSON.parse(readFileSync(file, 'utf8'));
@@ -21,11 +26,19 @@ export function readConfigFile(file: string, known: ReadonlySet<string>): Config
   if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new Error(`${file} must hold a JSON object of flags`);
   const out: ConfigValues = {};
   const base = dirname(resolve(file));
-  for (const [key, value] of Object.entries(data)) {
-    if (!known.has(key) || key === 'config') throw new Error(`${file}: unknown key "${key}" (keys are the long flag names, e.g. "root", "rewrite")`);
+  const longAliases = Object.fromEntries(Object.entries(aliases).filter(([k]) => k.startsWith('--')).map(([k, v]) => [k.slice(2), v]));
+  for (const [typed, value] of Object.entries(data)) {
+    const key = longAliases[typed] ?? typed;
+    if (!known.has(key) || key === 'config') {
+      const near = closest(typed, [...known, ...Object.keys(longAliases)].filter((k) => k !== 'config'));
+      const hint = near.length > 0 ? `did you mean ${near.map((n) => `"${n}"`).join(' or ')}?` : 'keys are the long flag names, e.g. "root", "rewrite"';
+      throw new Error(`${file}: unknown key "${typed}" (${hint})`);
+    }
+    if (key in out) throw new Error(`${file}: "${typed}" and another key both set ${key}`);
     const ok = typeof value === 'string' || typeof value === 'boolean' || (Array.isArray(value) && value.every((v) => typeof v === 'string'));
-    if (!ok) throw new Error(`${file}: "${key}" must be a string, an array of strings or true/false`);
-    out[key] = PATH_FLAGS.has(key) && typeof value === 'string' && !isAbsolute(value) ? resolve(base, value) : (value as string | string[] | boolean);
+    if (!ok) throw new Error(`${file}: "${typed}" must be a string, an array of strings or true/false`);
+    const relative = (v: string) => (isAbsolute(v) ? v : resolve(base, v));
+    out[key] = !PATH_FLAGS.has(key) || typeof value === 'boolean' ? (value as string | string[] | boolean) : Array.isArray(value) ? value.map(relative) : relative(value as string);
   }
   return out;
 }
