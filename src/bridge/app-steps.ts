@@ -20,7 +20,7 @@ export function appFallbackStep(parts: BridgeParts): Step {
     if (held && app) {
       let servedBy: ServedBy = 'php→app';
       runApp(app, replayRequest(req, ctx.body!), res, logger, watchdog, (node) => {
-        servedBy = 'php';
+        servedBy = 'php→app→php';
         ctx.appDeclined = true;
         const warning = sendHeld(res, held, node, sendTimeoutMs);
         if (warning) logger.warn(`${req.method} ${req.url}: ${warning}`);

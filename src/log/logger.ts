@@ -1,8 +1,9 @@
 /**
  * Who produced the response, as the access log shows it: `php→app` is PHP's 404 taken by the app,
- * `app→php` a claimed route the app declined (404) and PHP served.
+ * `php→app→php` PHP's 404 that stands because the app declined too, `app→php` a claimed route the
+ * app declined (404) and PHP served.
  */
-export type ServedBy = 'php' | 'static' | 'app' | 'php→app' | 'app→php' | 'bridge';
+export type ServedBy = 'php' | 'static' | 'app' | 'php→app' | 'php→app→php' | 'app→php' | 'bridge';
 
 export interface AccessEntry {
   /** The bridge's request id (PHP's stderr lines of the request carry the same). */

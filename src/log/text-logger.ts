@@ -50,6 +50,7 @@ export function textLogger(out: NodeJS.WritableStream = process.stdout, err: Nod
     static: c.blue('static'),
     app: c.cyan('app'),
     'php→app': `${c.magenta('php')}${c.dim('→')}${c.cyan('app')}`,
+    'php→app→php': `${c.magenta('php')}${c.dim('→')}${c.cyan('app')}${c.dim('→')}${c.magenta('php')}`,
     'app→php': `${c.cyan('app')}${c.dim('→')}${c.magenta('php')}`,
     bridge: c.gray('bridge'),
   };

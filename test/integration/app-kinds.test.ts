@@ -81,7 +81,7 @@ describe.each(KINDS)('$file behind php-fpm', ({ file, greeting }) => {
       expect(r.status).toBe(404);
       expect(r.body.toString()).toBe('Package X does not exist');
       expect(r.headers['x-from']).toBe('php');
-      expect(await servedBy(method, '/no-such-page')).toBe('php');
+      expect(await servedBy(method, '/no-such-page')).toBe('php→app→php');
     }
   });
 

@@ -153,7 +153,7 @@ describe("the seed's scenario: aurweb PHP (PATH_INFO front controller) + a new a
     expect(res.status).toBe(404);
     expect(res.headers['content-type']).toBe('text/html; charset=UTF-8');
     expect(res.body.toString()).toBe('<p>Package no-such-pkg does not exist.</p>\n');
-    expect(await servedBy('GET', '/packages/no-such-pkg')).toBe('php');
+    expect(await servedBy('GET', '/packages/no-such-pkg')).toBe('php→app→php');
     // The app was asked and declined with its own 404, which the client never sees.
     expect(seen).toContainEqual({ method: 'GET', url: '/packages/no-such-pkg' });
   });
@@ -165,8 +165,8 @@ describe("the seed's scenario: aurweb PHP (PATH_INFO front controller) + a new a
     const post = await request(bridge.port, '/packages/gone', { method: 'POST', headers: { 'Content-Type': 'text/plain' }, body: 'x' });
     expect(post.status).toBe(404);
     expect(post.body.toString()).toBe('<p>Package gone does not exist.</p>\n');
-    expect(await servedBy('GET', '/nowhere')).toBe('php');
-    expect(await servedBy('POST', '/packages/gone')).toBe('php');
+    expect(await servedBy('GET', '/nowhere')).toBe('php→app→php');
+    expect(await servedBy('POST', '/packages/gone')).toBe('php→app→php');
   });
 
   it('the app never sees what PHP serves', () => {

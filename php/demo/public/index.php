@@ -2,14 +2,14 @@
 // The legacy PHP app's home page. It links to pages PHP still serves and to URLs the new
 // TypeScript app (../app.ts) has taken over: PHP answers those with 404 and the bridge hands them on.
 $rows = [
-    ['/', 'PHP', 'this page'],
-    ['/form.php', 'PHP', 'a form that POSTs back to PHP'],
-    ['/packages/?name=fpm-bridge', 'PHP', 'a package page PHP still owns'],
-    ['/packages/?name=nope', 'PHP → app → PHP', 'PHP says 404 "Package nope does not exist"; the app declines too; PHP\'s 404 body reaches you'],
-    ['/packages/?name=hello', 'PHP → app', 'PHP says 404; the app has taken this package over'],
+    ['/', 'php', 'this page'],
+    ['/form.php', 'php', 'a form that POSTs back to PHP'],
+    ['/packages/?name=fpm-bridge', 'php', 'a package page PHP still owns'],
+    ['/packages/?name=nope', 'php→app→php', 'PHP says 404 "Package nope does not exist"; the app declines too; PHP\'s 404 body reaches you'],
+    ['/packages/?name=hello', 'php→app', 'PHP says 404; the app has taken this package over'],
     ['/hello', 'app', 'no PHP script here: the bridge goes straight to the app'],
     ['/api/time', 'app', 'a JSON endpoint of the new app'],
-    ['/stream.php', 'PHP', 'streams with flush(): lines arrive one by one'],
+    ['/stream.php', 'php', 'streams with flush(): lines arrive one by one'],
     ['/assets/style.css', 'static', 'a static file'],
 ];
 ?><!DOCTYPE html>
