@@ -24,7 +24,7 @@ export interface PhpBackend {
  * Without --fpm, spawns php-fpm (throws FpmStartError when it cannot); with --fpm, checks once
  * that it answers and warns when not (it may come up later: requests get 502 until then).
  */
-export async function startPhpBackend(config: CliConfig, maxBody: number, logger: Logger): Promise<PhpBackend> {
+export async function startPhpBackend(config: CliConfig, maxBody: number, logger: Logger, env: Record<string, string | undefined> = {}): Promise<PhpBackend> {
   if (config.fpm !== undefined) {
     const probe = await probeFpm(config.fpm);
     const at = formatAddress(parseAddress(config.fpm));
@@ -44,6 +44,9 @@ export async function startPhpBackend(config: CliConfig, maxBody: number, logger
     ini: config.phpIni,
     extraConfFile: config.phpFpmConf,
     logger,
+    env,
+    dev: config.dev,
+    xdebug: config.xdebug,
   });
   const { connections, warning } = poolConnections(config.fpmConnections, fpm.workers);
   if (warning) logger.warn(warning);

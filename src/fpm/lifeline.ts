@@ -38,9 +38,10 @@ const WATCHDOG = `dir=$1; shift
 exec "$@" 3<&- </dev/null`;
 
 /** php-fpm `bin args` under the watchdog; `dir` is what the watchdog removes. stderr is piped. */
-export function spawnWithLifeline(bin: string, args: readonly string[], dir: string): ChildProcess {
+export function spawnWithLifeline(bin: string, args: readonly string[], dir: string, env: NodeJS.ProcessEnv = process.env): ChildProcess {
   return spawn('/bin/sh', ['-c', WATCHDOG, 'fpm-bridge-watchdog', dir, bin, ...args], {
     detached: true,
+    env,
     stdio: ['ignore', 'ignore', 'pipe', 'pipe'],
   });
 }

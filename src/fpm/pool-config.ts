@@ -13,6 +13,15 @@ export interface PoolConfigInput {
   ini?: ReadonlyArray<readonly [string, string]>;
   /** `--php-fpm-conf FILE`: appended inside the pool section. */
   extraConf?: { path: string; text: string } | undefined;
+  /**
+   * Names of the variables PHP sees (`env[NAME] = $NAME`: php-fpm copies the value from its own
+   * environment, so no value is ever quoted into this file). Everything else is cleared.
+   */
+  env?: readonly string[];
+  /** Development mode: PHP's errors shown in the page, as php.ini-development does; else hidden. */
+  dev?: boolean;
+  /** `--xdebug`: the -d settings that load Xdebug (from xdebugIni) go on the command line. */
+  xdebugIni?: ReadonlyArray<readonly [string, string]>;
   /** Running as root: php-fpm then needs -R to keep root workers (no `user` is set, on purpose). */
   asRoot: boolean;
 }
@@ -80,7 +89,10 @@ export function poolConfig(input: PoolConfigInput): PoolConfig {
     if (/[\r\n\0]/.test(value)) throw new Error(`php.ini value of ${key} has a line break`);
   }
   const poolIni = ini.filter(([key]) => !isStartupOnlyIni(key));
-  const startupIni = ini.filter(([key]) => isStartupOnlyIni(key));
+  // Xdebug's own settings first: a --php-ini xdebug.* given by the user comes later and wins.
+  const startupIni = [...(input.xdebugIni ?? []), ...ini.filter(([key]) => isStartupOnlyIni(key))];
+  const env = input.env ?? [];
+  for (const name of env) if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new Error(`not an environment variable name: "${name}"`);
 
   const lines = [
     '; Written by fpm-bridge for the php-fpm it spawns; removed when it stops.',
@@ -107,10 +119,20 @@ export function poolConfig(input: PoolConfigInput): PoolConfig {
     // What workers write to stderr shows in fpm-bridge's terminal, without php-fpm's prefix.
     'catch_workers_output = yes',
     'decorate_workers_output = no',
-    // PHP sees the environment fpm-bridge was started with (APP_ENV, DATABASE_URL...), as with php -S.
-    'clear_env = no',
+    // PHP does not see the bridge's environment (a secret meant for the app stays the app's), as
+    // Debian's pools: only the variables named here (--env-file, --php-env, PATH), copied by php-fpm
+    // from its own environment.
+    'clear_env = yes',
+    ...env.map((name) => `env[${name}] = $${name}`),
     `php_admin_value[post_max_size] = ${maxBody}`,
     `php_admin_value[upload_max_filesize] = ${maxBody}`,
+    // Development mode shows PHP's errors in the page, as php.ini-development does; production mode
+    // hides them. Logged either way (to stderr, which the bridge prints under the request). php_value:
+    // --php-ini and ini_set() still decide.
+    ...(input.dev
+      ? ['php_value[display_errors] = On', 'php_value[display_startup_errors] = On', 'php_value[error_reporting] = E_ALL', 'php_value[html_errors] = On', 'php_value[zend.exception_ignore_args] = Off']
+      : ['php_value[display_errors] = Off', 'php_value[display_startup_errors] = Off']),
+    'php_value[log_errors] = On',
     ...poolIni.map(([key, value]) => `php_value[${key}] = ${value}`),
   ];
   let extraConfLine: number | undefined;

@@ -14,6 +14,7 @@ import { defaultWorkers, maxChildrenIn, poolConfig, type PoolConfig } from './po
 import { settles } from './settles.ts';
 import { startFailureError } from './start-error.ts';
 import { waitForSocket } from './wait-socket.ts';
+import { xdebugIni } from './xdebug.ts';
 
 export interface SpawnFpmOptions {
   /** `--php-fpm-bin`; default: found on PATH and in the sbin directories. */
@@ -35,6 +36,15 @@ export interface SpawnFpmOptions {
   backoff?: BackoffOptions;
   /** Where the private directory is made (default: os.tmpdir()). */
   tmpDir?: string;
+  /**
+   * The variables PHP sees (the pool clears the rest): each name's value is taken from `env`
+   * (given) or else from this process's environment.
+   */
+  env?: Readonly<Record<string, string | undefined>>;
+  /** Development mode: PHP's errors displayed (pool-config.ts). */
+  dev?: boolean;
+  /** `--xdebug`: load Xdebug (an FpmStartError when it is not installed). */
+  xdebug?: boolean;
 }
 
 export interface SpawnedFpm {
@@ -68,9 +78,13 @@ export async function spawnFpm(options: SpawnFpmOptions): Promise<SpawnedFpm> {
   const version = await phpFpmVersion(bin);
   const extraConf = options.extraConfFile === undefined ? undefined : { path: options.extraConfFile, text: readExtraConf(options.extraConfFile) };
   const workers = (extraConf ? maxChildrenIn(extraConf.text) : undefined) ?? options.workers ?? defaultWorkers(availableParallelism());
+  const xdebug = options.xdebug ? await xdebugIni(bin, version) : undefined;
   const dir = privateDir(options.tmpDir ?? tmpdir());
   try {
     const config = poolConfig({
+      env: Object.keys(options.env ?? {}),
+      dev: options.dev,
+      xdebugIni: xdebug,
       dir,
       workers,
       maxBodyBytes: options.maxBodyBytes,
@@ -86,6 +100,13 @@ export async function spawnFpm(options: SpawnFpmOptions): Promise<SpawnedFpm> {
     rmSync(dir, { recursive: true, force: true });
     throw err;
   }
+}
+
+/** php-fpm's own environment: ours, plus the values given for PHP (the pool's env[] copies them). */
+function fpmEnvironment(env: SpawnFpmOptions['env']): NodeJS.ProcessEnv {
+  const out: NodeJS.ProcessEnv = { ...process.env };
+  for (const [name, value] of Object.entries(env ?? {})) if (value !== undefined) out[name] = value;
+  return out;
 }
 
 function readExtraConf(path: string): string {
@@ -224,7 +245,7 @@ class FpmProcess implements SpawnedFpm {
   /** Spawns php-fpm and waits for its socket. Throws FpmStartError when it does not come up. */
   private async launch(): Promise<Launch> {
     this.held = [];
-    const child = spawnWithLifeline(this.bin, this.config.args, this.dir);
+    const child = spawnWithLifeline(this.bin, this.config.args, this.dir, fpmEnvironment(this.options.env));
     const launch: Launch = {
       child,
       exited: new Promise<ExitInfo>((resolve) => {

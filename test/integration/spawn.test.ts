@@ -212,7 +212,7 @@ describe('spawned php-fpm (no --fpm)', () => {
     console.info(`kill -9 of the bridge: php-fpm gone in ${Date.now() - t0} ms`);
   });
 
-  it('passes --php-ini, --max-body and the environment to PHP; clamps --fpm-connections to the workers', async () => {
+  it('passes --php-ini, --max-body and --php-env to PHP; clamps --fpm-connections to the workers', async () => {
     const root = mkdtempSync(join(tmpdir(), 'fpm-bridge-spawn-root-'));
     try {
       writeFileSync(
@@ -233,6 +233,7 @@ describe('spawned php-fpm (no --fpm)', () => {
           '--php-ini', 'memory_limit=77M',
           '--php-ini', 'opcache.enable=0',
           '--fpm-connections', '99',
+          '--php-env', 'FPM_BRIDGE_TEST_ENV',
         ],
         { ...process.env, FPM_BRIDGE_TEST_ENV: 'from the bridge' },
       );

@@ -41,9 +41,32 @@ describe('poolConfig', () => {
       'pm.max_requests': '500',
       catch_workers_output: 'yes',
       decorate_workers_output: 'no',
-      clear_env: 'no',
+      clear_env: 'yes',
     });
     expect(pool).not.toHaveProperty('user');
+  });
+
+  it('clears the environment but for the names given, copied by php-fpm from its own ($NAME)', () => {
+    const pool = section(poolConfig({ ...base, env: ['PATH', 'APP_ENV'] }).text, 'fpm-bridge');
+    expect(pool).toContainEqual(['clear_env', 'yes']);
+    expect(pool).toContainEqual(['env[PATH]', '$PATH']);
+    expect(pool).toContainEqual(['env[APP_ENV]', '$APP_ENV']);
+    expect(() => poolConfig({ ...base, env: ['A=B'] })).toThrow(/not an environment variable name/);
+  });
+
+  it('shows PHP errors in development mode (php.ini-development), hides them in production; logs both', () => {
+    const dev = Object.fromEntries(section(poolConfig({ ...base, dev: true }).text, 'fpm-bridge'));
+    expect(dev).toMatchObject({ 'php_value[display_errors]': 'On', 'php_value[error_reporting]': 'E_ALL', 'php_value[log_errors]': 'On' });
+    const prod = Object.fromEntries(section(poolConfig({ ...base, dev: false }).text, 'fpm-bridge'));
+    expect(prod).toMatchObject({ 'php_value[display_errors]': 'Off', 'php_value[log_errors]': 'On' });
+    // --php-ini comes later and wins.
+    const own = section(poolConfig({ ...base, dev: true, ini: [['display_errors', 'Off']] }).text, 'fpm-bridge');
+    expect(own.filter(([k]) => k === 'php_value[display_errors]').at(-1)).toEqual(['php_value[display_errors]', 'Off']);
+  });
+
+  it('puts --xdebug settings before --php-ini xdebug.* on the command line (the user\'s win)', () => {
+    const c = poolConfig({ ...base, xdebugIni: [['zend_extension', 'xdebug'], ['xdebug.mode', 'debug']], ini: [['xdebug.mode', 'profile']] });
+    expect(c.args.join(' ')).toContain('-d zend_extension=xdebug -d xdebug.mode=debug -d xdebug.mode=profile');
   });
 
   it('matches post_max_size and upload_max_filesize to --max-body, as admin values', () => {
