@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { toNodeListener, type NodeListener } from './app-module.ts';
@@ -14,7 +15,10 @@ const nativeImport: ModuleImporter = (url) => import(url);
  * module's exports (its `claims`: src/app/app-claims.ts).
  */
 export async function loadApp(file: string, importer: ModuleImporter = nativeImport, onModule?: (mod: Record<string, unknown>) => void): Promise<NodeListener> {
-  const url = pathToFileURL(resolve(file)).href;
+  const path = resolve(file);
+  // Said in the user's terms: Node's ERR_MODULE_NOT_FOUND would name our loader, not their file.
+  if (!existsSync(path)) throw new Error(`no such file: ${file}${path !== file ? ` (looked at ${path})` : ''}`);
+  const url = pathToFileURL(path).href;
   let mod: Record<string, unknown>;
   try {
     if (TYPESCRIPT.test(file)) await typeScriptLoader();
@@ -24,7 +28,11 @@ export async function loadApp(file: string, importer: ModuleImporter = nativeImp
   }
   onModule?.(mod);
   // CommonJS modules arrive as { default: module.exports }; an ESM module may also nest a default.
-  let value: unknown = mod.default ?? mod;
+  if (!('default' in mod) || mod.default === undefined) {
+    const named = Object.keys(mod);
+    throw new Error(`no default export in ${file}: add \`export default app\`${named.length > 0 ? ` (it exports ${named.join(', ')}, but the bridge takes the default export)` : ''}`);
+  }
+  let value: unknown = mod.default;
   if (value && typeof value === 'object' && 'default' in value && !('fetch' in value)) value = (value as { default: unknown }).default;
   return toNodeListener(value, `the app ${file}`);
 }

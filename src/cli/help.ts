@@ -2,7 +2,7 @@ import { DEFAULTS } from '../bridge/options.ts';
 import { SERVER_DEFAULTS } from '../http/listen.ts';
 import { SHUTDOWN_TIMEOUT_MS } from './args.ts';
 
-export const USAGE = 'usage: fpm-bridge [--root <dir>] [--app <module>] [--listen [host:]port] [--fpm <socket|host:port>] [options]';
+export const USAGE = 'usage: fpm-bridge [-t|--root <dir>] [--app <module>] [-p|--listen [host:]port] [--fpm <socket|host:port>] [options]';
 
 export const HELP = `${USAGE}
 
@@ -13,10 +13,11 @@ too, the client gets PHP's original 404.
 Without --fpm, fpm-bridge starts its own php-fpm (a private pool on a unix socket, sized to the machine)
 and stops it on exit. With --fpm, it uses the php-fpm you run.
 
-  --root <dir>             document root (default: the current directory, like php -S)
+  -t, --root <dir>         document root (default: the current directory, like php -S)
   --app <module>           the app: .js/.mjs/.ts module whose default export is a (req, res) listener
                            (Express, Connect, Koa's callback()) or an object with fetch(request) (Hono)
-  --listen [host:]port     where to listen (default 127.0.0.1:8080); repeatable, and http:// or
+  -p, --port, --listen [host:]port
+                           where to listen (default 127.0.0.1:8080); repeatable, and http:// or
                            https:// before the address chooses per listener
 
 HTTPS (see the README):
@@ -36,6 +37,8 @@ HTTPS (see the README):
                            0700 directory in TMPDIR
   --param NAME=VALUE       extra FastCGI param, repeatable (sent after the built-in ones)
   --server-name <name>     SERVER_NAME (default: the Host header's name)
+  --env-file <file>        variables from a .env file (dotenv syntax), repeatable (a later file wins; the
+                           real environment wins over all): for the app's process.env and the spawned PHP pool
   --config <file.json>     flags from a JSON file ({"root": "public", "rewrite": [...]}); flags given
                            here win; paths in it are relative to the file
 
@@ -55,6 +58,11 @@ The spawned php-fpm:
   --php-ini KEY=VALUE      a php.ini setting, repeatable (php_value in the pool; opcache.*, xdebug.*,
                            extension and the like go on php-fpm's command line as -d). php.ini syntax
   --php-fpm-conf <file>    pool directives appended to the generated pool (pm.*, env[...], php_admin_value[...])
+  --php-env NAME[=VALUE]   a variable for PHP, repeatable: its own value, or without one the bridge's.
+                           The pool clears the rest of the environment (clear_env = yes): PHP sees
+                           PATH, --env-file variables and these, not the bridge's secrets
+  --xdebug                 load Xdebug (php8.2-xdebug) for step debugging: xdebug.mode=debug,develop,
+                           start_with_request=trigger, client 127.0.0.1:9003 (--php-ini xdebug.* wins)
 
 A php-fpm of your own:
   --fpm <addr>             its address: a unix socket path (/run/php/php8.2-fpm.sock) or host:port
@@ -115,6 +123,9 @@ Development and output:
                            (node_modules, vendor and dot-folders aside): new requests get the new
                            code, in-flight ones finish on the old; php-fpm and the socket stay. A
                            broken file is reported once and the last good app keeps serving
+  --dev, --no-dev          development mode (default: on with a spawned php-fpm or --watch, off with
+                           --fpm): PHP's errors displayed (display_errors=On, error_reporting=E_ALL); off,
+                           they are hidden (display_errors=Off) and only logged
   --open                   open the URL in the browser once listening
   --log-format <fmt>       text (default; coloured on a terminal) or json (one object per line)
   --quiet                  no access log

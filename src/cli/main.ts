@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { claimsOf } from '../app/app-claims.ts';
 import { loadApp } from '../app/load-app.ts';
 import { parsePattern } from '../route/claim-pattern.ts';
@@ -22,6 +22,7 @@ import { VERSION } from '../version.ts';
 import { parseArgs, UsageError, type CliConfig, type ListenSpec } from './args.ts';
 import { banner } from './banner.ts';
 import { HELP, USAGE } from './help.ts';
+import { phpEnvironment, readEnvFiles } from './env-files.ts';
 import { startPhpBackend, type PhpBackend } from './php-backend.ts';
 import { captureStopSignal, shutdown, STOP_SIGNALS, stopSignal } from './shutdown.ts';
 import type { Admin } from './admin.ts';
@@ -74,7 +75,20 @@ async function main(argv: readonly string[]): Promise<number> {
   // A bridge killed with -9 leaves its spool directory behind: the next one removes it.
   const swept = sweepStaleSpoolDirs(tmpdir());
   if (swept.length > 0) logger.info(`removed ${swept.length} stale spool director${swept.length === 1 ? 'y' : 'ies'} of stopped bridges: ${swept.join(', ')}`);
-  if (!isDirectory(config.root)) return fail(`--root ${config.root} is not a directory: give the directory your PHP files are in (e.g. --root public).`);
+  const flag = (name: string) => config.typed.get(name) ?? `--${name}`;
+  if (!isDirectory(config.root)) return fail(`${flag('root')} ${config.root} is not a directory: give the directory your PHP files are in (e.g. --root public).`);
+  if (config.frontController !== undefined) {
+    const script = join(resolve(config.root), config.frontController.replace(/^\/+/, ''));
+    if (!isFile(script)) return fail(`${flag('index')} ${config.frontController}: no such file: ${script} (the front controller is a path under the root, ${resolve(config.root)})`);
+  }
+  let envFromFiles: Record<string, string>;
+  try {
+    envFromFiles = readEnvFiles(config.envFiles);
+  } catch (err) {
+    return fail((err as Error).message);
+  }
+  // For the app: process.env, before it is loaded (it may read its config at the top level).
+  Object.assign(process.env, envFromFiles);
   // Certificates before php-fpm: a bad --cert or CA directory fails fast, with nothing to stop.
   // With --workers the primary makes the CA (or refuses); the workers then only load it.
   let tls: TlsCredentials | undefined;
@@ -104,7 +118,7 @@ async function main(argv: readonly string[]): Promise<number> {
     // The primary: php-fpm, then the workers; it serves nothing itself.
     let php: PhpBackend;
     try {
-      php = await startPhpBackend(config, config.maxBody, logger);
+      php = await startPhpBackend(config, config.maxBody, logger, phpEnvironment(envFromFiles, config.phpEnv));
     } catch (err) {
       if (err instanceof FpmStartError) return fail(err.message);
       throw err;
@@ -149,8 +163,9 @@ async function main(argv: readonly string[]): Promise<number> {
         app = await loadApp(config.app, undefined, onModule);
       }
     } catch (err) {
-      const detail = (err as Error).cause ? describeLoadError(err).text : `  ${(err as Error).message}`;
-      return fail(`could not load the app ${config.app}:\n${detail}`);
+      // Our own checks (no such file, no default export) in one line; the app's own failure with its stack.
+      if (!(err as Error).cause) return fail(`${flag('app')} ${config.app}: ${(err as Error).message}`);
+      return fail(`could not load the app ${config.app}:\n${describeLoadError(err).text}`);
     }
   }
 
@@ -166,7 +181,7 @@ async function main(argv: readonly string[]): Promise<number> {
 
   let php: PhpBackend;
   try {
-    php = share ? workerBackend(share) : await startPhpBackend(config, config.maxBody, logger);
+    php = share ? workerBackend(share) : await startPhpBackend(config, config.maxBody, logger, phpEnvironment(envFromFiles, config.phpEnv));
   } catch (err) {
     if (err instanceof FpmStartError) return fail(err.message);
     throw err;
@@ -255,6 +270,14 @@ function listenError(listen: ListenAddress, e: NodeJS.ErrnoException): string {
     ENOTFOUND: `${listen.host} does not resolve: use an IP address in --listen`,
   };
   return `cannot listen on ${at}: ${e.code ?? e.message}${e.code && fix[e.code] ? ` (${fix[e.code]})` : ''}`;
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
 }
 
 function isDirectory(path: string): boolean {
