@@ -12,6 +12,10 @@ export interface AppReloader {
   readonly listener: NodeListener;
   /** Successful loads so far (1 after start). */
   readonly generation: number;
+  /** When the serving app was loaded. */
+  readonly loadedAt: Date;
+  /** The last reload's error while it is not fixed (the last good app serves meanwhile). */
+  readonly failure: { error: unknown; at: Date } | undefined;
   /** Loads the app again now; true when the new code serves. Concurrent calls are queued. */
   reload(reason?: string): Promise<boolean>;
   /** Stops watching (the current app keeps answering). */
@@ -93,6 +97,7 @@ export async function startAppReloader(file: string, options: ReloaderOptions): 
   let generation = 1;
   let loadedAt = new Date();
   let lastError: string | undefined;
+  let failure: { error: unknown; at: Date } | undefined;
 
   let running: Promise<boolean> | undefined;
   const reload = async (reason = 'reload'): Promise<boolean> => {
@@ -107,6 +112,7 @@ export async function startAppReloader(file: string, options: ReloaderOptions): 
         const ms = (performance.now() - started).toFixed(0);
         logger.info(`app reloaded in ${ms} ms (${reason})${lastError ? ': the error is fixed' : ''}`);
         lastError = undefined;
+        failure = undefined;
         if ((generation - 1) % RELOAD_MEMORY_NOTE_EVERY === 0) {
           const grown = (process.memoryUsage.rss() - rssAtStart) / 1024 / 1024;
           logger.warn(
@@ -116,6 +122,7 @@ export async function startAppReloader(file: string, options: ReloaderOptions): 
         }
         return true;
       } catch (err) {
+        failure = { error: err, at: new Date() };
         const { text } = describeLoadError(err);
         // Once per distinct error: saving the same broken file again says nothing new.
         if (text !== lastError) {
@@ -159,6 +166,12 @@ export async function startAppReloader(file: string, options: ReloaderOptions): 
     listener: (req: IncomingMessage, res: ServerResponse) => current(req, res),
     get generation() {
       return generation;
+    },
+    get loadedAt() {
+      return loadedAt;
+    },
+    get failure() {
+      return failure;
     },
     reload,
     close() {
