@@ -131,11 +131,25 @@ const clock = (d: Date) => d.toTimeString().slice(0, 8);
 /** The page: self-contained (no script, no external resource), every value escaped. */
 export function renderErrorPage(p: PageInput): string {
   const cause = p.error instanceof Error && p.error.cause instanceof Error ? p.error.cause : p.error;
-  const message = cause instanceof Error ? `${cause.name}: ${cause.message}` : String(cause);
+  // esbuild's TransformError (a TypeScript syntax error) names file:line itself; its stack is esbuild's.
+  const transform = cause instanceof Error && cause.name === 'TransformError';
+  const message = transform
+    ? (cause as Error).message.replace(/^Transform failed with \d+ errors?:\n/, '').replace(/: ERROR: /g, ': ')
+    : cause instanceof Error
+      ? `${cause.name}: ${cause.message}`
+      : String(cause);
   const source = errorSource(p.error);
-  const stack = cause instanceof Error && cause.stack ? cause.stack.split('\n').filter((l) => /^\s+at /.test(l) && !/\(node:|\/node_modules\/tsx\//.test(l)).join('\n') : '';
+  // The app's frames: not node's, not tsx's, not fpm-bridge's own (which called it).
+  const ours = fileURLToPath(new URL('../', import.meta.url));
+  const stack =
+    !transform && cause instanceof Error && cause.stack
+      ? cause.stack
+          .split('\n')
+          .filter((l) => /^\s+at /.test(l) && !/\(node:|at node:|\/node_modules\/tsx\//.test(l) && !l.includes(ours))
+          .join('\n')
+      : '';
   const excerpt = source
-    ? `<pre class="code">${source.excerpt.map(([n, t]) => `<span class="${n === source.line ? 'hit' : ''}"><i>${String(n).padStart(4)}</i> ${esc(t)}</span>`).join('\n')}</pre>`
+    ? `<pre class="code">${source.excerpt.map(([n, t]) => `<span class="${n === source.line ? 'hit' : ''}"><i>${String(n).padStart(4)}</i> ${esc(t)}</span>`).join('')}</pre>`
     : '';
   const when = [
     p.failedAt ? `reload failed at ${clock(p.failedAt)}` : '',
@@ -150,7 +164,7 @@ header p{margin:6px 0 0;opacity:.9}main{padding:20px 28px}
 .msg{font:600 17px/1.4 ui-monospace,monospace;white-space:pre-wrap;margin:0 0 14px}
 .where{font-family:ui-monospace,monospace;color:#555;margin-bottom:8px}
 pre{background:#fff;border:1px solid #ddd;border-radius:6px;padding:10px 0;overflow:auto;font:13px/1.55 ui-monospace,monospace}
-pre span{display:block;padding:0 14px}pre i{color:#999;font-style:normal}pre .hit{background:#fde7e6;border-left:3px solid #b3261e}
+pre span{display:block;padding:0 14px}pre i{color:#999;font-style:normal}pre .hit{background:#fde7e6;box-shadow:inset 3px 0 #b3261e}
 .stack{color:#555;padding:10px 14px}footer{color:#777;font-size:13px;padding:0 28px 24px}
 </style></head>
 <body><header><h1>${esc(p.title)}</h1><p>${esc(p.url)}${when.length ? ' · ' + esc(when.join(' · ')) : ''}</p></header>

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import mri from 'mri';
@@ -107,7 +108,12 @@ export interface CliConfig {
   xdebug: boolean;
   /** The spelling the user typed for each flag (`-p`, `--port`), for error messages. */
   typed: ReadonlyMap<string, string>;
+  /** The --config file read, or ./fpm-bridge.json found in the working directory. */
+  configFile: string | undefined;
 }
+
+/** Read without --config when it is in the working directory (what `fpm-bridge init` writes). */
+export const DEFAULT_CONFIG_FILE = 'fpm-bridge.json';
 
 /** Default grace for in-flight requests on a stop signal. */
 export const SHUTDOWN_TIMEOUT_MS = 30_000;
@@ -205,8 +211,9 @@ export function parseArgs(argv: readonly string[]): CliConfig {
   const flag = (name: string) => typed.get(name) ?? `--${name}`;
   const a = mri(normalized.argv, { string: STRING_FLAGS, boolean: BOOLEAN_FLAGS });
   if (a._.length > 0) throw new UsageError(`unexpected argument "${a._[0]}"${a._[0] === 'init' ? ' (fpm-bridge init comes first: fpm-bridge init [flags])' : ''}`);
-  const configFile = a.config as string | string[] | undefined;
+  let configFile = a.config as string | string[] | undefined;
   if (Array.isArray(configFile)) throw new UsageError('--config given more than once');
+  if (configFile === undefined && existsSync(DEFAULT_CONFIG_FILE)) configFile = DEFAULT_CONFIG_FILE;
   const given = flagsOnCommandLine(normalized.argv);
   const fromConfig = new Set<string>();
   if (configFile !== undefined) {
@@ -291,6 +298,7 @@ export function parseArgs(argv: readonly string[]): CliConfig {
     dev: given.has('dev') || fromConfig.has('dev') ? Boolean(a.dev) : watch || !fpm,
     xdebug: Boolean(a.xdebug),
     typed,
+    configFile,
     quiet: Boolean(a.quiet),
     watch,
     fastcgiListen: requireAppFor('--fastcgi-listen', one('fastcgi-listen'), one('app')),

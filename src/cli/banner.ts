@@ -12,6 +12,10 @@ export interface BannerInfo {
   /** The effective claims (flags, config file and the app's own export). */
   claims?: readonly string[];
   order?: 'php-first' | 'app-first';
+  /** Development mode (error pages, PHP errors displayed). */
+  dev?: boolean;
+  /** --xdebug: Xdebug loaded in the spawned pool. */
+  xdebug?: boolean;
 }
 
 /** What a developer needs at a glance after start: where to go, what serves, in which arrangement. */
@@ -29,6 +33,13 @@ export function banner(b: BannerInfo): string {
     `  app   ${b.app ?? '(none)'}${b.app && b.watch ? '  (--watch: reloads when a file under its folder changes)' : ''}`,
     `  mode  ${mode}`,
     ...claims,
+    ...(b.dev === undefined
+      ? []
+      : [
+          b.dev
+            ? `  dev   development: errors shown in the browser (app and PHP)${b.xdebug ? '; Xdebug on 127.0.0.1:9003 (trigger)' : ''}; --no-dev for production`
+            : '  dev   production: errors only in this log (--dev shows them in the browser)',
+        ]),
     '  Ctrl-C stops',
   ].join('\n');
 }

@@ -3,9 +3,9 @@ import { dirname, join, relative, resolve } from 'node:path';
 import mri from 'mri';
 import { closest } from './suggest.ts';
 import { describeAmbiguity, detectProject } from './detect-project.ts';
-import { UsageError } from './args.ts';
+import { DEFAULT_CONFIG_FILE, UsageError } from './args.ts';
 
-export const CONFIG_FILE = 'fpm-bridge.json';
+export const CONFIG_FILE = DEFAULT_CONFIG_FILE;
 
 export const INIT_USAGE = 'usage: fpm-bridge init [--app <file.ts>] [-t|--root <dir>] [--index <script>] [--force]';
 

@@ -22,7 +22,10 @@ import { VERSION } from '../version.ts';
 import { parseArgs, UsageError, type CliConfig, type ListenSpec } from './args.ts';
 import { banner } from './banner.ts';
 import { HELP, USAGE } from './help.ts';
+import { withDevErrorPages } from '../app/dev-error-page.ts';
+import { describeAmbiguity, describeDetection, detectProject } from './detect-project.ts';
 import { phpEnvironment, readEnvFiles } from './env-files.ts';
+import { INIT_USAGE, runInit } from './init.ts';
 import { startPhpBackend, type PhpBackend } from './php-backend.ts';
 import { captureStopSignal, shutdown, STOP_SIGNALS, stopSignal } from './shutdown.ts';
 import type { Admin } from './admin.ts';
@@ -38,6 +41,7 @@ const EXIT = { ok: 0, startup: 1, usage: 2 } as const;
 
 async function main(argv: readonly string[]): Promise<number> {
   if ((argv[0] === 'trust' || argv[0] === 'untrust') && argv.length === 1) return trustCommand(argv[0]);
+  if (argv[0] === 'init') return init(argv.slice(1));
   let config: CliConfig;
   try {
     config = parseArgs(argv);
@@ -76,6 +80,18 @@ async function main(argv: readonly string[]): Promise<number> {
   const swept = sweepStaleSpoolDirs(tmpdir());
   if (swept.length > 0) logger.info(`removed ${swept.length} stale spool director${swept.length === 1 ? 'y' : 'ies'} of stopped bridges: ${swept.join(', ')}`);
   const flag = (name: string) => config.typed.get(name) ?? `--${name}`;
+  if (config.configFile && !config.typed.has('config') && !share) logger.info(`reading ${config.configFile} (flags given here win)`);
+  if (!config.rootGiven) {
+    // Zero-config: the working directory's shape says where the docroot and front controller are.
+    const found = detectProject(process.cwd());
+    if (found.kind === 'ambiguous') return fail(describeAmbiguity(found));
+    if (found.kind === 'found') {
+      config.root = found.root;
+      const indexGiven = config.frontController !== undefined;
+      if (!indexGiven) config.frontController = found.frontController;
+      if (!share) logger.info(describeDetection(found, indexGiven));
+    }
+  }
   if (!isDirectory(config.root)) return fail(`${flag('root')} ${config.root} is not a directory: give the directory your PHP files are in (e.g. --root public).`);
   if (config.frontController !== undefined) {
     const script = join(resolve(config.root), config.frontController.replace(/^\/+/, ''));
@@ -142,7 +158,7 @@ async function main(argv: readonly string[]): Promise<number> {
       shutdownTimeoutMs: config.shutdownTimeoutMs,
       stop: firstSignal as Promise<NodeJS.Signals>,
       onServing: (url) => {
-        logger.info(banner({ url, root: resolve(config.root), frontController: config.frontController, php: php.describe, app: config.app, watch: config.watch, claims: config.claims, order: config.order }));
+        logger.info(banner({ url, root: resolve(config.root), frontController: config.frontController, php: php.describe, app: config.app, watch: config.watch, claims: config.claims, order: config.order, dev: config.dev, xdebug: config.xdebug }));
         if (admin) logger.info(`  admin ${admin.url} (healthz, readyz, metrics)`);
         if (config.open) openBrowser(preferHttps(url.split('  ')));
       },
@@ -179,6 +195,8 @@ async function main(argv: readonly string[]): Promise<number> {
     }
   }
 
+  // Development mode: browsers see the app's errors and failed reloads as a page (JSON clients as JSON).
+  if (app && config.dev) app = withDevErrorPages(app, { logger, reload: reloader });
   let php: PhpBackend;
   try {
     php = share ? workerBackend(share) : await startPhpBackend(config, config.maxBody, logger, phpEnvironment(envFromFiles, config.phpEnv));
@@ -237,7 +255,7 @@ async function main(argv: readonly string[]): Promise<number> {
   if (share) workerReady(urls.join('  '));
   else {
     if (tlsNote) logger.info(tlsNote);
-    logger.info(banner({ url: urls.join('  '), root: resolve(config.root), frontController: config.frontController, php: php.describe, app: config.app, watch: config.watch, claims, order: config.order }));
+    logger.info(banner({ url: urls.join('  '), root: resolve(config.root), frontController: config.frontController, php: php.describe, app: config.app, watch: config.watch, claims, order: config.order, dev: config.dev, xdebug: config.xdebug }));
   }
   if (fastcgi && config.fastcgiListen && !share) {
     const at = config.fastcgiListen;
@@ -254,6 +272,21 @@ async function main(argv: readonly string[]): Promise<number> {
   // A second signal means now: php-fpm is killed outright on the way out (the 'exit' hook).
   await Promise.race([shutdown(listeners, bridge, php, config.shutdownTimeoutMs), share ? new Promise(() => {}) : stopSignal(stopSignals)]);
   return EXIT.ok;
+}
+
+/** `fpm-bridge init`: exit 0 when written, 1 when it will not (ambiguous tree, file exists), 2 for bad flags. */
+function init(argv: readonly string[]): number {
+  try {
+    for (const line of runInit(argv, process.cwd()).lines) process.stderr.write(`fpm-bridge: ${line}\n`);
+    return EXIT.ok;
+  } catch (err) {
+    process.stderr.write(`fpm-bridge: ${(err as Error).message}\n`);
+    if (err instanceof UsageError) {
+      process.stderr.write(`${INIT_USAGE}\n`);
+      return EXIT.usage;
+    }
+    return EXIT.startup;
+  }
 }
 
 /** The URL to open: the HTTPS one when there is one. */

@@ -1,11 +1,14 @@
 // The first hour with the command: flags as people type them, errors that name the user's file and
 // flag, --env-file and the pool's cleared environment. Runs the real CLI and a real php-fpm.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
+
+// Each test starts node with tsx: slow on a loaded machine.
+vi.setConfig({ testTimeout: 120_000 });
 import { freePort } from '../helpers/php-fpm.ts';
 
 const REPO = fileURLToPath(new URL('../..', import.meta.url));
@@ -49,7 +52,7 @@ function launch(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } 
 
 async function runToEnd(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<{ code: number | null; stderr: string }> {
   const r = launch(args, opts);
-  const timer = setTimeout(() => r.child.kill('SIGKILL'), 15_000);
+  const timer = setTimeout(() => r.child.kill('SIGKILL'), 60_000);
   const code = await r.exited;
   clearTimeout(timer);
   return { code, stderr: r.out.stderr };
@@ -58,7 +61,7 @@ async function runToEnd(args: string[], opts: { cwd?: string; env?: NodeJS.Proce
 /** Starts the CLI and waits for its URL. */
 async function startCli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Run & { url: string }> {
   const r = launch(args, opts);
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + 60_000;
   for (;;) {
     const url = /(http:\/\/\S+)/.exec(r.out.stderr)?.[1];
     if (url && /Ctrl-C/.test(r.out.stderr)) return { ...r, url };
@@ -68,7 +71,7 @@ async function startCli(args: string[], opts: { cwd?: string; env?: NodeJS.Proce
   }
 }
 
-describe('flag errors: exit 2 and the flag as typed', () => {
+describe.sequential('flag errors: exit 2 and the flag as typed', () => {
   it('-p with a bad value names -p, never --p', async () => {
     const r = await runToEnd(['-p', 'eighty']);
     expect(r.code).toBe(2);
@@ -83,7 +86,7 @@ describe('flag errors: exit 2 and the flag as typed', () => {
   });
 });
 
-describe('start-up errors: exit 1 and the user\'s own file', () => {
+describe.sequential('start-up errors: exit 1 and the user\'s own file', () => {
   it('--app that does not exist: "no such file" with the path as given', async () => {
     const r = await runToEnd(['--root', 'php/fixtures', '--app', 'new/missing.ts']);
     expect(r.code).toBe(1);
@@ -122,7 +125,7 @@ describe('start-up errors: exit 1 and the user\'s own file', () => {
   });
 });
 
-describe('the environment PHP and the app see', () => {
+describe.sequential('the environment PHP and the app see', () => {
   it('--env-file reaches PHP and the app; the bridge\'s own variables do not reach PHP unless passed', async () => {
     const dir = tempDir();
     const root = join(dir, 'public');
@@ -145,6 +148,53 @@ describe('the environment PHP and the app see', () => {
     expect(php).toEqual({ file: 'hello from .env', later: 'second', secret: false, passed: 'from the bridge', own: 'php only', real: 'real', path: true });
     const app = await (await fetch(`${cli.url}not-php`)).json();
     expect(app).toEqual({ file: 'hello from .env', later: 'second', own: null });
+    cli.child.kill('SIGTERM');
+    expect(await cli.exited).toBe(0);
+  });
+});
+
+describe.sequential('zero-config start and fpm-bridge init', () => {
+  /** A Laravel-shaped checkout: artisan and a public/index.php front controller. */
+  function laravel(): string {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'public'));
+    writeFileSync(join(dir, 'artisan'), '#!/usr/bin/env php\n');
+    writeFileSync(join(dir, 'public/index.php'), '<?php echo "front controller: " . $_SERVER["REQUEST_URI"];\n');
+    return dir;
+  }
+
+  it('detects Laravel in the working directory: root public, front controller index.php, says so', async () => {
+    const dir = laravel();
+    const cli = await startCli(['-p', `127.0.0.1:${await freePort()}`], { cwd: dir });
+    expect(cli.out.stderr).toContain('detected Laravel (artisan, public/index.php): serving as --root public --index index.php; give --root (or -t) to choose yourself');
+    expect(await (await fetch(`${cli.url}users/42`)).text()).toBe('front controller: /users/42');
+    cli.child.kill('SIGTERM');
+    expect(await cli.exited).toBe(0);
+  });
+
+  it('an ambiguous tree: exit 1, asks for --root', async () => {
+    const dir = laravel();
+    mkdirSync(join(dir, 'web'));
+    writeFileSync(join(dir, 'web/index.php'), '<?php\n');
+    const r = await runToEnd([], { cwd: dir });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('say which document root to serve with --root');
+  });
+
+  it('init writes fpm-bridge.json and a starter app; a plain fpm-bridge there reads it', { timeout: 120_000 }, async () => {
+    const dir = laravel();
+    const init = await runToEnd(['init', '--app', 'new/app.ts'], { cwd: dir });
+    expect(init.code).toBe(0);
+    expect(JSON.parse(readFileSync(join(dir, 'fpm-bridge.json'), 'utf8'))).toEqual({ root: 'public', index: 'index.php', app: 'new/app.ts' });
+    expect(readFileSync(join(dir, 'new/app.ts'), 'utf8')).toContain('export default function app');
+    expect((await runToEnd(['init'], { cwd: dir })).code).toBe(1);
+    expect((await runToEnd(['init', '--prot'], { cwd: dir })).code).toBe(2);
+
+    const cli = await startCli(['-p', `127.0.0.1:${await freePort()}`], { cwd: dir });
+    expect(cli.out.stderr).toContain('reading fpm-bridge.json');
+    expect(await (await fetch(`${cli.url}users/1`)).text()).toBe('front controller: /users/1');
+    // The starter app answers what PHP 404s: here nothing, the front controller takes all; it loaded.
+    expect(cli.out.stderr).toMatch(/app +\S*new\/app\.ts/);
     cli.child.kill('SIGTERM');
     expect(await cli.exited).toBe(0);
   });
