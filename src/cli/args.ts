@@ -276,7 +276,7 @@ export function parseArgs(argv: readonly string[]): CliConfig {
   const key = one('key');
   if ((cert === undefined) !== (key === undefined)) throw new UsageError(cert ? '--cert needs --key (the private key of that certificate)' : '--key needs --cert (the certificate of that key)');
   const https = Boolean(a.https) || cert !== undefined;
-  const listens = parseListens(many('listen'), https);
+  const listens = parseListens(many('listen'), https, flag('listen'));
   const redirectHttps = Boolean(a['redirect-https']);
   if (redirectHttps && !(listens.some((l) => l.tls) && listens.some((l) => !l.tls))) {
     throw new UsageError('--redirect-https sends plain HTTP to HTTPS: it needs an HTTP and an HTTPS --listen (e.g. --https --listen 8443 --listen http://8080)');
@@ -387,14 +387,14 @@ export interface ListenSpec extends ListenAddress {
  * `--listen [http://|https://][host:]port`, repeatable; a bare address is HTTPS under --https (or
  * --cert), else HTTP. None: 127.0.0.1:8080.
  */
-function parseListens(values: string[], https: boolean): ListenSpec[] {
+function parseListens(values: string[], https: boolean, flagName: string): ListenSpec[] {
   if (values.length === 0) return [{ host: '127.0.0.1', port: 8080, tls: https }];
   return values.map((v) => {
     const m = /^(https?):\/\/(.*)$/i.exec(v);
     try {
       return { ...parseListen(m ? m[2]! : v), tls: m ? m[1]!.toLowerCase() === 'https' : https };
     } catch (err) {
-      throw new UsageError(`--listen: ${(err as Error).message.replace('[host:]port', '[http://|https://][host:]port')}`);
+      throw new UsageError(`${flagName}: ${(err as Error).message.replace('[host:]port', '[http://|https://][host:]port')}`);
     }
   });
 }

@@ -23,7 +23,7 @@ export function bridgeMetrics(events: RequestEvents, pools: readonly PoolStats[]
   collectDefaultMetrics({ register: registry });
   const requests = new Counter({
     name: 'fpm_bridge_requests_total',
-    help: 'Finished requests, by who served them (php, static, app, php→app, app→php, bridge), status class and method',
+    help: 'Finished requests, by who served them (php, static, app, php→app, php→app→php, app→php, bridge), status class and method',
     labelNames: ['served_by', 'status_class', 'method'],
     registers: [registry],
   });

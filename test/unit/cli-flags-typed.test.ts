@@ -16,9 +16,9 @@ const err = (argv: string[]): string => {
 
 describe('flags people type', () => {
   it('-p, --port and -p8000 are --listen; -t is --root', () => {
-    expect(parseArgs(['-p', '8000']).listen).toEqual({ host: '127.0.0.1', port: 8000 });
+    expect(parseArgs(['-p', '8000']).listen).toEqual({ host: '127.0.0.1', port: 8000, tls: false });
     expect(parseArgs(['-p8000']).listen.port).toBe(8000);
-    expect(parseArgs(['--port', '0.0.0.0:8001']).listen).toEqual({ host: '0.0.0.0', port: 8001 });
+    expect(parseArgs(['--port', '0.0.0.0:8001']).listen).toEqual({ host: '0.0.0.0', port: 8001, tls: false });
     expect(parseArgs(['--port=8002']).listen.port).toBe(8002);
     const t = parseArgs(['-t', 'public']);
     expect(t.root).toBe('public');
@@ -30,7 +30,7 @@ describe('flags people type', () => {
     expect(err(['-p', 'abc'])).toMatch(/^-p: /);
     expect(err(['-p', 'abc'])).not.toContain('--p');
     expect(err(['--port', 'abc'])).toMatch(/^--port: /);
-    expect(err(['-p', '1', '-p', '2'])).toBe('-p given more than once');
+    expect(err(['-t', 'a', '-t', 'b'])).toBe('-t given more than once');
     expect(err(['-t', ''])).toBe('-t needs a value');
   });
 
