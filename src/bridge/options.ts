@@ -130,14 +130,18 @@ const AT_LEAST_ONE = ['fpmConnections', 'maxHeaders'] as const;
 /** Sizes and counts where 0 is meaningful (no queue, nothing in memory, no cache). */
 const ZERO_OR_MORE = ['fpmQueue', 'maxBody', 'bodyMemoryLimit', 'bodyMemoryBudget', 'statCacheMs', 'maxHeaderSize'] as const;
 
+/** The longest a Node timer waits: a longer one fires after 1 ms (TimeoutOverflowWarning), i.e. at once. */
+export const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
 /**
  * Checks the numeric options once, where they enter (the CLI and the config file come through here
  * as well as the library), with a message per key, as undici's constructors do. Timeouts (every key
- * ending in TimeoutMs) must be 0 or more.
+ * ending in TimeoutMs) are 0, which is off for every one of them, up to MAX_TIMEOUT_MS (24.8 days).
  */
-export function checkOptions(options: BridgeOptions): void {
-  const o = options as unknown as Record<string, unknown>;
-  const bad = (key: string, want: string) => new OptionsError(`${key}: ${JSON.stringify(o[key])} is not ${want}`);
+export function checkOptions(options: object): void {
+  const o = options as Record<string, unknown>;
+  const shown = (v: unknown) => (typeof v === 'number' ? String(v) : JSON.stringify(v));
+  const bad = (key: string, want: string) => new OptionsError(`${key}: ${shown(o[key])} is not ${want}`);
   for (const key of AT_LEAST_ONE) {
     const v = o[key];
     if (v !== undefined && !(Number.isInteger(v) && (v as number) >= 1)) throw bad(key, 'a whole number of at least 1');
@@ -149,6 +153,6 @@ export function checkOptions(options: BridgeOptions): void {
   for (const key of Object.keys(o)) {
     if (!key.endsWith('TimeoutMs')) continue;
     const v = o[key];
-    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v >= 0)) throw bad(key, 'a number of milliseconds, 0 or more');
+    if (v !== undefined && !(typeof v === 'number' && v >= 0 && v <= MAX_TIMEOUT_MS)) throw bad(key, `a number of milliseconds from 0 (off) to ${MAX_TIMEOUT_MS}`);
   }
 }

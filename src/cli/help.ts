@@ -67,6 +67,8 @@ The spawned php-fpm:
 A php-fpm of your own:
   --fpm <addr>             its address: a unix socket path (/run/php/php8.2-fpm.sock) or host:port
 
+Times <t> are 500ms, 5s, 2m, 1h (plain numbers are seconds); 0 turns any timeout off.
+
 Connections to php-fpm:
   --fpm-connections <n>    kept-alive connections (default: the spawned pool's workers, or ${DEFAULTS.fpmConnections} with
                            --fpm). Each holds a php-fpm worker even when idle: keep it at most the pool's

@@ -9,6 +9,7 @@ import { describeLoadError, startAppReloader, type AppReloader } from '../app/ap
 import { jsonLogger } from '../log/json-logger.ts';
 import { openBrowser } from './open-browser.ts';
 import { createBridge } from '../bridge/create-bridge.ts';
+import { checkOptions, OptionsError } from '../bridge/options.ts';
 import { FpmStartError } from '../fpm/errors.ts';
 import type { FastCGIAppServer } from '../http/fastcgi-app-server.ts';
 import { runApp } from '../app/run-app.ts';
@@ -45,8 +46,10 @@ async function main(argv: readonly string[]): Promise<number> {
   let config: CliConfig;
   try {
     config = parseArgs(argv);
+    // The library's checks, before anything starts: a value the flags let through is still refused.
+    checkOptions(config);
   } catch (err) {
-    if (!(err instanceof UsageError)) throw err;
+    if (!(err instanceof UsageError || err instanceof OptionsError)) throw err;
     process.stderr.write(`fpm-bridge: ${err.message}\n${USAGE}\n(see fpm-bridge --help)\n`);
     return EXIT.usage;
   }

@@ -34,12 +34,14 @@ export function stopSignal(signals: readonly NodeJS.Signals[] = STOP_SIGNALS): P
 
 /**
  * Stops in order: no new connections, in-flight responses get `graceMs` (a streaming page would
- * hold the server forever otherwise), php-fpm connections closed, then php-fpm stopped gracefully.
+ * hold the server forever otherwise; 0: no limit, as for every timeout, and a second signal stops at
+ * once), php-fpm connections closed, then php-fpm stopped gracefully.
  */
 export async function shutdown(listening: Listening | readonly Listening[], bridge: Bridge, php: PhpBackend, graceMs = 3_000): Promise<void> {
   const all = ([] as Listening[]).concat(listening);
   const closed = Promise.all(all.map((l) => l.close()));
-  if (!(await settles(closed, graceMs))) {
+  if (graceMs <= 0) await closed;
+  else if (!(await settles(closed, graceMs))) {
     for (const l of all) l.closeAll();
     await closed;
   }

@@ -255,11 +255,15 @@ async function stopAll(workers: Worker[], graceMs: number): Promise<void> {
   const alive = workers.filter((w) => !w.isDead());
   const exits = alive.map((w) => new Promise<void>((resolve) => (w.isDead() ? resolve() : w.once('exit', () => resolve()))));
   for (const w of alive) retireWorker(w);
-  const timer = setTimeout(() => {
-    for (const w of alive) if (!w.isDead()) w.process.kill('SIGKILL');
-  }, graceMs + 5_000);
+  // A grace of 0 is no limit: each worker drains for as long as its responses take.
+  const timer =
+    graceMs > 0
+      ? setTimeout(() => {
+          for (const w of alive) if (!w.isDead()) w.process.kill('SIGKILL');
+        }, graceMs + 5_000)
+      : null;
   await Promise.all(exits);
-  clearTimeout(timer);
+  if (timer) clearTimeout(timer);
 }
 
 function send(worker: Worker, message: WorkerMessage): void {

@@ -13,10 +13,11 @@ export interface FcgiClientOptions {
   maxQueue: number;
   /** Longest a request waits for a connection; then 'queue-timeout' (503). 0: no limit. */
   queueTimeoutMs: number;
+  /** Connecting to php-fpm; then 'connect-timeout' (504). 0: no limit (the OS's own connect timeout). */
   connectTimeoutMs: number;
   /** From sending the request to the first byte of the response (the CGI headers come first). 0: no limit. */
   responseTimeoutMs: number;
-  /** An idle kept-alive connection is closed after this, handing its worker back to php-fpm. */
+  /** An idle kept-alive connection is closed after this, handing its worker back to php-fpm. 0: kept until php-fpm closes it. */
   idleTimeoutMs: number;
 }
 
@@ -240,13 +241,16 @@ export class FcgiClient {
       (c, current, answered, err) => this.onClose(c, current as Pending | null, answered, err),
     );
     this.all.add(conn);
-    const timer = setTimeout(() => {
-      if (conn.socket.connecting) {
-        conn.fail(new FcgiError('connect-timeout', `connecting to php-fpm at ${this.describe} timed out after ${this.options.connectTimeoutMs} ms`));
-      }
-    }, this.options.connectTimeoutMs);
-    conn.socket.once('connect', () => clearTimeout(timer));
-    conn.socket.once('close', () => clearTimeout(timer));
+    // 0 is off, as for every timeout (a timer of 0 failed every connection that was not made at once).
+    if (this.options.connectTimeoutMs > 0) {
+      const timer = setTimeout(() => {
+        if (conn.socket.connecting) {
+          conn.fail(new FcgiError('connect-timeout', `connecting to php-fpm at ${this.describe} timed out after ${this.options.connectTimeoutMs} ms`));
+        }
+      }, this.options.connectTimeoutMs);
+      conn.socket.once('connect', () => clearTimeout(timer));
+      conn.socket.once('close', () => clearTimeout(timer));
+    }
     return conn;
   }
 
@@ -265,8 +269,10 @@ export class FcgiClient {
       return this.assign(next, this.open());
     }
     this.idle.push(conn);
-    conn.idleTimer = setTimeout(() => conn.destroy(), this.options.idleTimeoutMs);
-    conn.idleTimer.unref();
+    if (this.options.idleTimeoutMs > 0) {
+      conn.idleTimer = setTimeout(() => conn.destroy(), this.options.idleTimeoutMs);
+      conn.idleTimer.unref();
+    }
   }
 
   private onClose(conn: FcgiConnection, p: Pending | null, answered: boolean, err: FcgiError): void {

@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import { sendError } from './error-response.ts';
 import { http1View } from './h2-compat.ts';
 import { refuseRequest } from './validate-request.ts';
-import { bindTo, SERVER_DEFAULTS, tooManyHeaders, type ListenAddress, type Listening, type ServerLimits } from './listen.ts';
+import { bindTo, checkingInterval, SERVER_DEFAULTS, tooManyHeaders, type ListenAddress, type Listening, type ServerLimits } from './listen.ts';
 
 /** A certificate chain and its key (PEM). */
 export interface TlsCredentials {
@@ -64,7 +64,7 @@ export function listenSecure(handler: (req: IncomingMessage, res: ServerResponse
     requestTimeout: 0,
     keepAliveTimeout: keepAliveTimeoutMs,
     maxHeadersCount: maxHeaders + 1,
-    connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(headerTimeoutMs / 4))),
+    connectionsCheckingInterval: checkingInterval(headerTimeoutMs),
   });
 
   server.on('request', (req2: Http2ServerRequest | IncomingMessage, res2: Http2ServerResponse | ServerResponse) => {

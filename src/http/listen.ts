@@ -62,6 +62,14 @@ export const SERVER_DEFAULTS = {
   keepAliveTimeoutMs: 65_000,
 } as const;
 
+/**
+ * How often Node checks headersTimeout: a quarter of it, at most every second; every second when it
+ * is 0 (off: Node checks nothing then, and a 10 ms interval would only cost).
+ */
+export function checkingInterval(headerTimeoutMs: number): number {
+  return headerTimeoutMs > 0 ? Math.max(10, Math.min(1_000, Math.floor(headerTimeoutMs / 4))) : 1_000;
+}
+
 export function listen(handler: (req: IncomingMessage, res: ServerResponse) => void, at: ListenAddress, limits: ServerLimits = {}): Promise<Listening> {
   const maxHeaders = limits.maxHeaders ?? SERVER_DEFAULTS.maxHeaders;
   const headerTimeoutMs = limits.headerTimeoutMs ?? SERVER_DEFAULTS.headerTimeoutMs;
@@ -75,8 +83,7 @@ export function listen(handler: (req: IncomingMessage, res: ServerResponse) => v
       // stalls instead (--body-timeout, between two reads, like nginx's client_body_timeout).
       requestTimeout: 0,
       keepAliveTimeout: limits.keepAliveTimeoutMs ?? SERVER_DEFAULTS.keepAliveTimeoutMs,
-      // How often Node checks headersTimeout: a quarter of it, at most every second.
-      connectionsCheckingInterval: Math.max(10, Math.min(1_000, Math.floor(headerTimeoutMs / 4))),
+      connectionsCheckingInterval: checkingInterval(headerTimeoutMs),
     },
     onRequest,
   );
