@@ -7,6 +7,7 @@ import { DEFAULTS } from '../bridge/options.ts';
 import { parseAddress } from '../fastcgi/address.ts';
 import { isIniKey } from '../fpm/pool-config.ts';
 import { parseListen, SERVER_DEFAULTS, type ListenAddress } from '../http/listen.ts';
+import { DEFAULT_LEDGER } from '../ledger/ledger-file.ts';
 import { parsePattern } from '../route/claim-pattern.ts';
 import { parseRewrite } from '../route/rewrite.ts';
 import { flagsOnCommandLine, readConfigFile, type ConfigValues } from './config-file.ts';
@@ -110,6 +111,8 @@ export interface CliConfig {
   typed: ReadonlyMap<string, string>;
   /** The --config file read, or ./fpm-bridge.json found in the working directory. */
   configFile: string | undefined;
+  /** `--ledger FILE` (default DEFAULT_LEDGER under the working directory), null with `--no-ledger`. */
+  ledger: string | null;
 }
 
 /** Read without --config when it is in the working directory (what `fpm-bridge init` writes). */
@@ -126,10 +129,12 @@ const STRING_FLAGS = [
   'trust-proxy', 'shutdown-timeout', 'fastcgi-listen',
   'log-format', 'workers', 'admin-listen', 'fpm-ping-path', 'fpm-status-path', 'cert', 'key', 'host',
   // Migration (issue 10)
-  'claim', 'order',
+  'claim', 'order', 'ledger',
   // The first hour (issue 14)
   'env-file', 'php-env',
 ];
+/** Flags with a value that `--no-` also turns off (`--ledger FILE`, `--no-ledger`). */
+const NEGATABLE: ReadonlySet<string> = new Set(['ledger']);
 /** Flags that configure the php-fpm fpm-bridge spawns: meaningless with --fpm. */
 const SPAWN_FLAGS = ['php-fpm-bin', 'php-ini', 'php-fpm-conf', 'php-env', 'xdebug'];
 const BOOLEAN_FLAGS = [
@@ -183,7 +188,7 @@ function normalize(argv: readonly string[]): { argv: string[]; typed: Map<string
     const [, no, word, value] = m as unknown as [string, string | undefined, string, string | undefined];
     const aliased = ALIASES[`--${word}`];
     const name = aliased ?? word;
-    if (!LONG_FLAGS.has(name) || (no && !BOOLEAN_FLAGS.includes(name))) {
+    if (!LONG_FLAGS.has(name) || (no && !BOOLEAN_FLAGS.includes(name) && !NEGATABLE.has(name))) {
       if (no && LONG_FLAGS.has(word)) throw new UsageError(`--no-${word}: only on/off flags take no- (--${word} takes a value)`);
       throw new UsageError(`unknown flag ${arg.split('=')[0]}${didYouMean(no ? `no-${word}` : word)}`);
     }
@@ -354,6 +359,7 @@ export function parseArgs(argv: readonly string[]): CliConfig {
     fpmStatusPath: parsed('fpm-status-path', fpmPath, undefined),
     claims: needsApp('--claim', patterns('--claim', many('claim')), one('app')),
     order: parsed('order', parseOrder, 'php-first'),
+    ledger: ledgerFile(a.ledger),
   };
 }
 
@@ -372,6 +378,15 @@ function patterns(flag: string, values: string[]): string[] {
 function needsApp(flag: string, values: string[], app: string | undefined): string[] {
   if (values.length > 0 && !app) throw new UsageError(`${flag} gives routes to the app: it needs --app <module>`);
   return values;
+}
+
+/** `--ledger FILE`, `--no-ledger` (false), `"ledger": true|false|"FILE"` in the config file. */
+function ledgerFile(v: unknown): string | null {
+  if (v === false || v === 'false') return null;
+  if (v === undefined || v === true) return DEFAULT_LEDGER;
+  if (Array.isArray(v)) throw new UsageError('--ledger given more than once');
+  if (v === '') throw new UsageError('--ledger needs a file (or --no-ledger)');
+  return String(v);
 }
 
 function parseOrder(s: string): 'php-first' | 'app-first' {

@@ -10,7 +10,7 @@ import { closest } from './suggest.ts';
 export type ConfigValues = Record<string, string | string[] | boolean>;
 
 /** Flags whose values are file paths, resolved against the config file's folder. */
-const PATH_FLAGS = new Set(['root', 'app', 'php-fpm-conf', 'php-fpm-bin', 'env-file']);
+const PATH_FLAGS = new Set(['root', 'app', 'php-fpm-conf', 'php-fpm-bin', 'env-file', 'ledger']);
 
 /**
  * `known`: the long flag names; `aliases`: other spellings (`--port` for `listen`), of which the

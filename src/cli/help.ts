@@ -119,6 +119,12 @@ Migrating to the app (README "Migrating an application"):
                            unless the pattern starts with ! (strict: the app's 404 stands)
   --order <order>          php-first (default) or app-first: every request to the app first, PHP
                            (and the docroot) on its 404
+  --ledger <file>          count who served every request, by route and hour, in this SQLite file
+                           (default .fpm-bridge/ledger.sqlite under the working directory; Node 22.5+)
+  --no-ledger              keep no ledger
+  fpm-bridge report [--ledger FILE] [--since 7d] [--json]
+                           what is left to migrate: routes by traffic, the share PHP and the app
+                           served, when PHP last served each, shadow match rates, ready to claim
 
 Development and output:
   --watch                  reload the app when a .ts/.js/.json file under its directory changes

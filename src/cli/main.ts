@@ -43,6 +43,7 @@ const EXIT = { ok: 0, startup: 1, usage: 2 } as const;
 async function main(argv: readonly string[]): Promise<number> {
   if ((argv[0] === 'trust' || argv[0] === 'untrust') && argv.length === 1) return trustCommand(argv[0]);
   if (argv[0] === 'init') return init(argv.slice(1));
+  if (argv[0] === 'report') return (await import('../report/report-command.ts')).reportCommand(argv.slice(1));
   let config: CliConfig;
   try {
     config = parseArgs(argv);
@@ -133,6 +134,15 @@ async function main(argv: readonly string[]): Promise<number> {
     }
   }
 
+  // The ledger is loaded (node:sqlite with it) only when on; a file that cannot be used stops start-up.
+  const ledgers = config.ledger ? await import('./ledger-setup.ts') : null;
+  if (cluster && !share && ledgers && config.ledger) {
+    // The primary checks the file once; each worker writes its own batches to it.
+    const checked = ledgers.checkLedger(config.ledger);
+    if ('error' in checked) return fail(checked.error);
+    if ('unavailable' in checked) logger.warn(checked.unavailable);
+  }
+
   if (cluster && !share) {
     // The primary: php-fpm, then the workers; it serves nothing itself.
     let php: PhpBackend;
@@ -200,6 +210,21 @@ async function main(argv: readonly string[]): Promise<number> {
 
   // Development mode: browsers see the app's errors and failed reloads as a page (JSON clients as JSON).
   if (app && config.dev) app = withDevErrorPages(app, { logger, reload: reloader });
+
+  let ledger: import('../ledger/ledger.ts').Ledger | undefined;
+  if (ledgers && config.ledger) {
+    const started = ledgers.startLedger(config.ledger, logger, claims);
+    if ('error' in started) return fail(started.error);
+    if ('unavailable' in started) {
+      if (!share) logger.warn(started.unavailable);
+    } else {
+      ledger = started.ledger;
+      // Whatever ends the process from here, the last batch is written (a kill -9 loses at most it).
+      const opened = ledger;
+      process.on('exit', () => opened.close());
+    }
+  }
+
   let php: PhpBackend;
   try {
     php = share ? workerBackend(share) : await startPhpBackend(config, config.maxBody, logger, phpEnvironment(envFromFiles, config.phpEnv));
@@ -220,6 +245,7 @@ async function main(argv: readonly string[]): Promise<number> {
     claims,
     logger: config.quiet ? { ...logger, access: silentLogger.access } : logger,
   });
+  if (ledger && ledgers) ledgers.attachLedger(ledger, bridge);
   let listeners: Listening[];
   try {
     listeners = await listenAll(config.listens, bridge.handle, config, tls, config.redirectHttps);
@@ -265,6 +291,7 @@ async function main(argv: readonly string[]): Promise<number> {
     logger.info(`  the app over FastCGI on ${at} (for nginx: fastcgi_pass ${at.includes('/') ? 'unix:' : ''}${at};)`);
   }
   if (admin) logger.info(`  admin ${admin.url} (healthz, readyz, metrics)`);
+  if (ledger && !share) logger.info(`  ledger ${ledger.store.file} (fpm-bridge report)`);
   if (config.open && !share) openBrowser(preferHttps(urls));
 
   const signal = await firstSignal;
@@ -274,6 +301,7 @@ async function main(argv: readonly string[]): Promise<number> {
   if (!share) logger.info(`${signal}: stopping (send it again to stop at once)`);
   // A second signal means now: php-fpm is killed outright on the way out (the 'exit' hook).
   await Promise.race([shutdown(listeners, bridge, php, config.shutdownTimeoutMs), share ? new Promise(() => {}) : stopSignal(stopSignals)]);
+  ledger?.close();
   return EXIT.ok;
 }
 

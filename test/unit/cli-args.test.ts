@@ -32,3 +32,30 @@ describe('parseArgs: the spawned php-fpm', () => {
     expect(parseArgs(['--fpm', '9000', '--fpm-connections', '3']).fpmConnections).toBe(3);
   });
 });
+
+describe('parseArgs: the ledger', () => {
+  it('is on by default in .fpm-bridge/ledger.sqlite; --ledger FILE moves it; --no-ledger turns it off', () => {
+    expect(parseArgs([]).ledger).toBe('.fpm-bridge/ledger.sqlite');
+    expect(parseArgs(['--ledger', '/var/lib/x.sqlite']).ledger).toBe('/var/lib/x.sqlite');
+    expect(parseArgs(['--no-ledger']).ledger).toBeNull();
+    expect(() => parseArgs(['--ledger', 'a', '--ledger', 'b'])).toThrow(/--ledger given more than once/);
+    expect(() => parseArgs(['--ledger'])).toThrow(/--ledger needs a file/);
+  });
+
+  it('the config file\'s "ledger": a path relative to the file, or false; the command line wins', async () => {
+    const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    const dir = mkdtempSync(join(tmpdir(), 'fpm-bridge-args-'));
+    try {
+      writeFileSync(join(dir, 'a.json'), JSON.stringify({ ledger: 'var/ledger.sqlite' }));
+      writeFileSync(join(dir, 'b.json'), JSON.stringify({ ledger: false }));
+      expect(parseArgs(['--config', join(dir, 'a.json')]).ledger).toBe(join(dir, 'var/ledger.sqlite'));
+      expect(parseArgs(['--config', join(dir, 'b.json')]).ledger).toBeNull();
+      expect(parseArgs(['--config', join(dir, 'b.json'), '--ledger', 'x.sqlite']).ledger).toBe('x.sqlite');
+      expect(parseArgs(['--config', join(dir, 'a.json'), '--no-ledger']).ledger).toBeNull();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,236 @@
+import type { RequestEvent, RequestEvents } from '../bridge/request-event.ts';
+import type { Logger } from '../log/logger.ts';
+import { matchesPattern, parsePattern, type RoutePattern } from '../route/claim-pattern.ts';
+import type { ShadowEvent, ShadowEvents } from '../shadow/shadow-event.ts';
+import { bucketOf, emptyHistogram } from './duration-histogram.ts';
+import type { HitCell, LedgerStore, ShadowCell, Side, StreakChange } from './ledger-store.ts';
+import { collapsePath } from './route-key.ts';
+
+export interface LedgerOptions {
+  logger: Logger;
+  /** How often the queue is written (ms). A kill -9 loses at most this much. */
+  flushMs?: number;
+  /** Distinct (method, route) pairs kept; past that, new ones count under OVERFLOW_ROUTE. */
+  maxRoutes?: number;
+  /** Events waiting for the next write; past that they are written at once. */
+  maxPending?: number;
+  /**
+   * Patterns a request is counted under when no claim matched it (the --shadow patterns), so a
+   * shadowed route's requests and its shadow results are one row. Patterns seen in shadow events are
+   * learned too.
+   */
+  patterns?: readonly string[];
+}
+
+/** Where routes past the cardinality bound are counted (a scan of random URLs lands here). */
+export const OVERFLOW_ROUTE = '(other routes)';
+/** The route of a request whose target the bridge refused before routing (no path). */
+export const BAD_TARGET_ROUTE = '(bad request target)';
+export const DEFAULT_MAX_ROUTES = 2_000;
+export const DEFAULT_FLUSH_MS = 1_000;
+
+const HOUR_MS = 3_600_000;
+
+/** What the ledger has not managed to write (the admin page and the logs show it). */
+export interface LedgerHealth {
+  failedBatches: number;
+  droppedEvents: number;
+  lastError: string | null;
+}
+
+/**
+ * The ledger: what served what, kept across restarts. A subscriber of the bridge's request events
+ * (and shadow events) that only queues them: every `flushMs` the queue is folded into (route, hour,
+ * side) cells and written in one transaction (ledger-store.ts), never one write per request. A
+ * failing write (disk full, the file gone read-only or corrupt) drops that batch, counts it and logs
+ * the cause once per kind: requests never fail because of the ledger.
+ */
+export class Ledger {
+  private pending: RequestEvent[] = [];
+  private shadows: ShadowEvent[] = [];
+  private readonly known = new Set<string>();
+  private readonly maxRoutes: number;
+  private readonly maxPending: number;
+  private readonly timer: NodeJS.Timeout;
+  private readonly logger: Logger;
+  private readonly reported = new Set<string>();
+  private readonly patterns: RoutePattern[] = [];
+  private readonly unsubscribe: Array<() => void> = [];
+  private closed = false;
+  readonly health: LedgerHealth = { failedBatches: 0, droppedEvents: 0, lastError: null };
+
+  constructor(
+    readonly store: LedgerStore,
+    options: LedgerOptions,
+  ) {
+    this.logger = options.logger;
+    this.maxRoutes = options.maxRoutes ?? DEFAULT_MAX_ROUTES;
+    this.maxPending = options.maxPending ?? 50_000;
+    for (const p of options.patterns ?? []) this.learnPattern(p);
+    for (const r of store.knownRoutes()) this.known.add(r.method + ' ' + r.route);
+    this.timer = setInterval(() => this.flush(), options.flushMs ?? DEFAULT_FLUSH_MS);
+    this.timer.unref();
+  }
+
+  /** Subscribes to a bridge's finished requests (and its shadow results, when it has them). */
+  attach(events: RequestEvents, shadowEvents?: ShadowEvents | null): this {
+    this.unsubscribe.push(events.subscribe(this.record));
+    if (shadowEvents) this.unsubscribe.push(shadowEvents.subscribe(this.recordShadow));
+    return this;
+  }
+
+  /** The request-event subscriber: queues the event, nothing more. */
+  readonly record = (event: RequestEvent): void => {
+    if (this.closed) return;
+    this.pending.push(event);
+    if (this.pending.length >= this.maxPending) this.flush();
+  };
+
+  /** The shadow-event subscriber: queues it. */
+  readonly recordShadow = (event: ShadowEvent): void => {
+    if (this.closed) return;
+    this.shadows.push(event);
+    if (this.shadows.length >= this.maxPending) this.flush();
+  };
+
+  /** Writes what is queued, in one transaction. Never throws. */
+  flush(): void {
+    if (this.pending.length === 0 && this.shadows.length === 0) return;
+    const events = this.pending;
+    const shadows = this.shadows;
+    this.pending = [];
+    this.shadows = [];
+    try {
+      for (const s of shadows) this.learnPattern(s.pattern);
+      const { cells: shadowCells, streaks } = this.shadowCells(shadows);
+      this.store.write({ hits: this.hitCells(events), shadows: shadowCells, streaks });
+    } catch (err) {
+      this.health.failedBatches++;
+      this.health.droppedEvents += events.length + shadows.length;
+      const e = err as { code?: string; errcode?: number; message?: string };
+      this.health.lastError = String(e.message ?? err);
+      const kind = `${e.code ?? ''} ${e.errcode ?? ''} ${e.message ?? String(err)}`;
+      if (!this.reported.has(kind)) {
+        this.reported.add(kind);
+        this.logger.error(
+          `ledger ${this.store.file}: a batch of ${events.length} requests could not be written (${this.health.lastError}); requests are served as before, the ledger misses them`,
+        );
+      }
+    }
+  }
+
+  /** Unsubscribes, writes what is left and closes the file. Safe to call twice. */
+  close(): void {
+    if (this.closed) return;
+    clearInterval(this.timer);
+    for (const u of this.unsubscribe.splice(0)) u();
+    this.flush();
+    this.closed = true;
+    this.store.close();
+  }
+
+  private learnPattern(text: string): void {
+    let pattern: RoutePattern;
+    try {
+      pattern = parsePattern(text);
+    } catch {
+      return;
+    }
+    if (!this.patterns.some((p) => p.source === pattern.source)) this.patterns.push(pattern);
+  }
+
+  /** The route a request counts under: its claim, a known pattern, or its path with ids collapsed. */
+  routeOf(e: Pick<RequestEvent, 'method' | 'path' | 'claim'>): { method: string; route: string } {
+    let route: string;
+    if (e.claim !== null) route = e.claim;
+    else if (e.path === null) route = BAD_TARGET_ROUTE;
+    else route = this.patterns.find((p) => matchesPattern(p, e.method, e.path!))?.source ?? collapsePath(e.path);
+    return this.bounded(e.method, route);
+  }
+
+  private bounded(method: string, route: string): { method: string; route: string } {
+    const key = method + ' ' + route;
+    if (this.known.has(key)) return { method, route };
+    if (this.known.size >= this.maxRoutes) return { method: '*', route: OVERFLOW_ROUTE };
+    this.known.add(key);
+    return { method, route };
+  }
+
+  private hitCells(events: RequestEvent[]): HitCell[] {
+    const cells = new Map<string, HitCell>();
+    const claimedNow = new Map<string, boolean>();
+    for (const e of events) {
+      const side = sideOf(e);
+      const { method, route } = this.routeOf(e);
+      const hour = Math.floor(e.startedAt / HOUR_MS);
+      const key = `${method} ${route}\0${hour}\0${side}`;
+      let cell = cells.get(key);
+      if (!cell) {
+        cell = { method, route, claimed: false, hour, side, count: 0, statuses: [0, 0, 0, 0, 0], durations: emptyHistogram(), firstMs: e.startedAt, lastMs: e.startedAt };
+        cells.set(key, cell);
+      }
+      claimedNow.set(`${method} ${route}`, e.claim !== null);
+      cell.count++;
+      const cls = Math.min(5, Math.max(1, Math.floor(e.status / 100)));
+      cell.statuses[cls - 1]!++;
+      cell.durations[bucketOf(e.durationMs)]!++;
+      if (e.startedAt < cell.firstMs) cell.firstMs = e.startedAt;
+      if (e.startedAt > cell.lastMs) cell.lastMs = e.startedAt;
+    }
+    for (const cell of cells.values()) cell.claimed = claimedNow.get(`${cell.method} ${cell.route}`) ?? false;
+    return [...cells.values()];
+  }
+
+  private shadowCells(events: ShadowEvent[]): { cells: ShadowCell[]; streaks: StreakChange[] } {
+    const cells = new Map<string, ShadowCell>();
+    const streaks = new Map<string, StreakChange>();
+    for (const s of events) {
+      let pattern = s.pattern;
+      try {
+        pattern = parsePattern(s.pattern).source;
+      } catch {
+        // Counted under the pattern as given.
+      }
+      const { method, route } = this.bounded(s.method, pattern);
+      const hour = Math.floor(s.at / HOUR_MS);
+      const key = `${method} ${route}\0${hour}`;
+      let cell = cells.get(key);
+      if (!cell) {
+        cell = { method, route, hour, matched: 0, mismatched: 0, skipped: 0, failed: 0, diffs: [] };
+        cells.set(key, cell);
+      }
+      let streak = streaks.get(`${method} ${route}`);
+      if (!streak) {
+        streak = { method, route, reset: false, add: 0 };
+        streaks.set(`${method} ${route}`, streak);
+      }
+      switch (s.outcome) {
+        case 'match':
+          cell.matched++;
+          streak.add++;
+          break;
+        case 'mismatch':
+          cell.mismatched++;
+          streak.reset = true;
+          streak.add = 0;
+          if (s.diff) cell.diffs.push({ atMs: s.at, diff: s.diff });
+          break;
+        case 'app-failed':
+          // A shadow the app could not answer is not a match: the run starts again.
+          cell.failed++;
+          streak.reset = true;
+          streak.add = 0;
+          break;
+        default:
+          cell.skipped++;
+      }
+    }
+    return { cells: [...cells.values()], streaks: [...streaks.values()] };
+  }
+}
+
+/** The ledger's side: `declined` is PHP's 404 after the app's (both said no). */
+export function sideOf(e: Pick<RequestEvent, 'servedBy' | 'appDeclined'>): Side {
+  if (e.servedBy === 'php' && e.appDeclined) return 'declined';
+  return e.servedBy;
+}
