@@ -5,7 +5,7 @@
 import { AggregatorRegistry, Registry } from 'prom-client';
 import type { Bridge } from '../bridge/create-bridge.ts';
 import { formatAddress, parseAddress } from '../fastcgi/address.ts';
-import { listenAdmin, type AdminServer } from '../http/admin-server.ts';
+import { listenAdmin, type AdminHandler, type AdminServer } from '../http/admin-server.ts';
 import type { ListenAddress } from '../http/listen.ts';
 import type { Logger } from '../log/logger.ts';
 import { FpmHealth, type FpmTarget } from '../observe/fpm-health.ts';
@@ -25,8 +25,16 @@ export function fpmTargets(config: CliConfig, address: string): FpmTarget[] {
 /**
  * Starts the admin listener in the process that holds it (the only process, or the primary).
  * `local`: this process's own serving metrics; `cluster`: add the workers' metrics, summed.
+ * `pages`: more pages by path (the ledger's).
  */
-export async function startAdmin(at: ListenAddress, targets: FpmTarget[], local: Registry | null, cluster: boolean, logger: Logger): Promise<Admin> {
+export async function startAdmin(
+  at: ListenAddress,
+  targets: FpmTarget[],
+  local: Registry | null,
+  cluster: boolean,
+  logger: Logger,
+  pages: Record<string, AdminHandler> = {},
+): Promise<Admin> {
   const health = new FpmHealth(targets);
   const own = new Registry();
   health.register(own);
@@ -53,6 +61,7 @@ export async function startAdmin(at: ListenAddress, targets: FpmTarget[], local:
     if (aggregator) parts.push(await aggregator.clusterMetrics());
     send(res, 200, own.contentType, parts.filter((p) => p.trim() !== '').join('\n'));
   });
+  for (const [path, handler] of Object.entries(pages)) server.route(path, handler);
   return {
     url: server.url,
     close: () => {

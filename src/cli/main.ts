@@ -136,11 +136,13 @@ async function main(argv: readonly string[]): Promise<number> {
 
   // The ledger is loaded (node:sqlite with it) only when on; a file that cannot be used stops start-up.
   const ledgers = config.ledger ? await import('./ledger-setup.ts') : null;
+  let ledgerPages: Record<string, import('../http/admin-server.ts').AdminHandler> = {};
   if (cluster && !share && ledgers && config.ledger) {
     // The primary checks the file once; each worker writes its own batches to it.
     const checked = ledgers.checkLedger(config.ledger);
     if ('error' in checked) return fail(checked.error);
     if ('unavailable' in checked) logger.warn(checked.unavailable);
+    else if (config.adminListen) ledgerPages = (await import('../report/report-pages.ts')).ledgerPages(checked.ok);
   }
 
   if (cluster && !share) {
@@ -156,7 +158,7 @@ async function main(argv: readonly string[]): Promise<number> {
     let admin: Admin | undefined;
     if (config.adminListen && admins) {
       try {
-        admin = await admins.startAdmin(config.adminListen, admins.fpmTargets(config, php.address), null, true, logger);
+        admin = await admins.startAdmin(config.adminListen, admins.fpmTargets(config, php.address), null, true, logger, ledgerPages);
       } catch (err) {
         await php.stop();
         return fail(`cannot listen on --admin-listen ${config.adminListen.host}:${config.adminListen.port}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
@@ -172,7 +174,7 @@ async function main(argv: readonly string[]): Promise<number> {
       stop: firstSignal as Promise<NodeJS.Signals>,
       onServing: (url) => {
         logger.info(banner({ url, root: resolve(config.root), frontController: config.frontController, php: php.describe, app: config.app, watch: config.watch, claims: config.claims, order: config.order, dev: config.dev, xdebug: config.xdebug }));
-        if (admin) logger.info(`  admin ${admin.url} (healthz, readyz, metrics)`);
+        if (admin) logger.info(`  admin ${admin.url} (healthz, readyz, metrics${ledgerPages['/ledger'] ? ', ledger' : ''})`);
         if (config.open) openBrowser(preferHttps(url.split('  ')));
       },
     });
@@ -219,6 +221,8 @@ async function main(argv: readonly string[]): Promise<number> {
       if (!share) logger.warn(started.unavailable);
     } else {
       ledger = started.ledger;
+      const health = () => started.ledger.health;
+      if (config.adminListen && !share) ledgerPages = (await import('../report/report-pages.ts')).ledgerPages(started.file, health);
       // Whatever ends the process from here, the last batch is written (a kill -9 loses at most it).
       const opened = ledger;
       process.on('exit', () => opened.close());
@@ -272,7 +276,7 @@ async function main(argv: readonly string[]): Promise<number> {
   const metrics = admins ? admins.serveMetricsFrom(bridge, php.address, share ? String(share.slot) : null) : undefined;
   if (config.adminListen && admins && metrics && !share) {
     try {
-      admin = await admins.startAdmin(config.adminListen, admins.fpmTargets(config, php.address), metrics.registry, false, logger);
+      admin = await admins.startAdmin(config.adminListen, admins.fpmTargets(config, php.address), metrics.registry, false, logger, ledgerPages);
     } catch (err) {
       await Promise.all(listeners.map((l) => l.close()));
       await bridge.close();
@@ -290,7 +294,7 @@ async function main(argv: readonly string[]): Promise<number> {
     const at = config.fastcgiListen;
     logger.info(`  the app over FastCGI on ${at} (for nginx: fastcgi_pass ${at.includes('/') ? 'unix:' : ''}${at};)`);
   }
-  if (admin) logger.info(`  admin ${admin.url} (healthz, readyz, metrics)`);
+  if (admin) logger.info(`  admin ${admin.url} (healthz, readyz, metrics${ledgerPages['/ledger'] ? ', ledger' : ''})`);
   if (ledger && !share) logger.info(`  ledger ${ledger.store.file} (fpm-bridge report)`);
   if (config.open && !share) openBrowser(preferHttps(urls));
 

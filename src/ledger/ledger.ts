@@ -139,12 +139,18 @@ export class Ledger {
     if (!this.patterns.some((p) => p.source === pattern.source)) this.patterns.push(pattern);
   }
 
-  /** The route a request counts under: its claim, a known pattern, or its path with ids collapsed. */
+  /**
+   * The route a request counts under, with its method: the path of the claim it matched, or of a
+   * known (shadow) pattern, or its own path with ids collapsed.
+   */
   routeOf(e: Pick<RequestEvent, 'method' | 'path' | 'claim'>): { method: string; route: string } {
     let route: string;
-    if (e.claim !== null) route = e.claim;
+    if (e.claim !== null) route = patternPath(e.claim);
     else if (e.path === null) route = BAD_TARGET_ROUTE;
-    else route = this.patterns.find((p) => matchesPattern(p, e.method, e.path!))?.source ?? collapsePath(e.path);
+    else {
+      const p = this.patterns.find((p) => matchesPattern(p, e.method, e.path!));
+      route = p ? patternPath(p.source) : collapsePath(e.path);
+    }
     return this.bounded(e.method, route);
   }
 
@@ -185,13 +191,7 @@ export class Ledger {
     const cells = new Map<string, ShadowCell>();
     const streaks = new Map<string, StreakChange>();
     for (const s of events) {
-      let pattern = s.pattern;
-      try {
-        pattern = parsePattern(s.pattern).source;
-      } catch {
-        // Counted under the pattern as given.
-      }
-      const { method, route } = this.bounded(s.method, pattern);
+      const { method, route } = this.bounded(s.method, patternPath(s.pattern));
       const hour = Math.floor(s.at / HOUR_MS);
       const key = `${method} ${route}\0${hour}`;
       let cell = cells.get(key);
@@ -227,6 +227,15 @@ export class Ledger {
     }
     return { cells: [...cells.values()], streaks: [...streaks.values()] };
   }
+}
+
+/**
+ * A pattern's path (`GET,HEAD /packages/:name` → `/packages/:name`): the row's method is the
+ * request's, so the method list would only repeat it.
+ */
+export function patternPath(pattern: string): string {
+  const slash = pattern.indexOf('/');
+  return slash < 0 ? pattern : pattern.slice(slash);
 }
 
 /** The ledger's side: `declined` is PHP's 404 after the app's (both said no). */
