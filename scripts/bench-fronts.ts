@@ -5,7 +5,7 @@
 // (fpm-bridge, nginx with fastcgi_keep_conn) holds a php-fpm worker per idle connection, so two such
 // fronts alive at once could starve each other of the 4 workers they share.
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { benchTmp, findBinary, freePort, requireBinary, startServer, type Proc } from './bench-procs.ts';
 
 const isRoot = process.getuid?.() === 0;
@@ -238,9 +238,10 @@ http://127.0.0.1:${port} {
 }
 
 /** fpm-bridge on the same pool, with the bench app for the fallback paths, as a user would run it. */
-export function bridgeFront(b: Backends, paths: Paths, workers = 1): Front {
+export function bridgeFront(b: Backends, paths: Paths, workers = 1, ledger?: { on: boolean; nodeBin: string }): Front {
+  const id = ledger ? `bridge-ledger-${ledger.on ? 'on' : 'off'}` : workers > 1 ? `bridge-w${workers}` : 'bridge';
   return {
-    id: workers > 1 ? `bridge-w${workers}` : 'bridge',
+    id,
     persistent: false,
     async start() {
       const port = await freePort();
@@ -252,9 +253,13 @@ export function bridgeFront(b: Backends, paths: Paths, workers = 1): Front {
         '--fpm-connections', String(b.fpmWorkers),
         '--quiet',
         ...(workers > 1 ? ['--workers', String(workers)] : []),
+        // The ledger is on by default (on a Node with node:sqlite): its file goes to the bench's temp dir.
+        ...(ledger && !ledger.on ? ['--no-ledger'] : ['--ledger', join(benchTmp(), `ledger-${id}.sqlite`)]),
       ];
+      // The ledger A/B runs both sides on a Node that has node:sqlite (the bench's own, or Node 22's).
+      const env = ledger ? { ...process.env, PATH: `${dirname(ledger.nodeBin)}:${process.env.PATH ?? ''}` } : undefined;
       // The fpm-bridge command itself (it execs node with its V8 settings), as a user runs it.
-      const proc = await startServer('fpm-bridge', join(paths.repo, 'scripts', 'fpm-bridge'), args, { host: '127.0.0.1', port });
+      const proc = await startServer('fpm-bridge', join(paths.repo, 'scripts', 'fpm-bridge'), args, { host: '127.0.0.1', port }, env);
       return { port, proc };
     },
   };

@@ -178,6 +178,7 @@ export function goalsTable(r: Results): string {
     atLeast('PHP 404 → app ≈ 0.94x nginx\'s plain 404', ratio('php404', 'bridge', 'nginx'), 0.94),
     atLeast('no PHP script → app ≥ 0.7x bare Node', ratio('app', 'bridge', 'node'), 0.7),
     atLeast('static 4 KiB ≥ 1.2x php -S', ratio('static', 'bridge', 'php-s'), 1.2),
+    atLeast('PHP hello with the ledger on ≥ 0.97x off (costs ≤ 3% req/s)', ratio('ledger', 'bridge-ledger-on', 'bridge-ledger-off'), 0.97),
     atLeast('static 4 KiB ≥ 1.2x Caddy', ratio('static', 'bridge', 'caddy'), 1.2),
     ...['hello', '1mib', 'post'].map(
       (id): Goal => ({ text: `p99 ${id} ≤ nginx's (bridge/nginx)`, value: p99Ratio(id), show: times, met: (v) => v <= 1 }),

@@ -26,7 +26,7 @@ const HELP = `usage: bash scripts/bench [--quick] [--rounds N] [--duration S] [-
   --rounds N           interleaved rounds (default 3; env BENCH_ROUNDS)
   --duration S         seconds of wrk per front and case per round (default 5; env BENCH_DURATION)
   --warmup S           seconds of unmeasured wrk before each measurement (default 1; env BENCH_WARMUP)
-  --cases a,b          only these cases: hello,1mib,static,post,php404,app,cpu,static-w
+  --cases a,b          only these cases: hello,1mib,static,post,php404,app,cpu,static-w,ledger
   --nginx-workers N    nginx worker_processes (default auto, as in Debian's nginx.conf; env BENCH_NGINX_WORKERS)
   --no-slow-client     skip the 1 GiB slow-client check
 The report is printed and written to .tmp/bench-<date>.md.`;
@@ -78,7 +78,7 @@ function parseOptions(argv: string[]): Options {
   };
 }
 
-const CASE_IDS = ['hello', '1mib', 'static', 'post', 'php404', 'app', 'cpu', 'static-w'];
+const CASE_IDS = ['hello', '1mib', 'static', 'post', 'php404', 'app', 'cpu', 'static-w', 'ledger'];
 
 function checkedCases(list: string): string[] {
   const ids = list.split(',');
@@ -147,6 +147,15 @@ function buildCases(has: (front: string) => boolean): Case[] {
         { front: 'bridge-w2', label: 'fpm-bridge --workers 2', expect: { status: 200, length: 4096 } },
       ],
     },
+    // The ledger's cost (issue 10): the same bridge with --no-ledger and with the ledger, both on a
+    // Node with node:sqlite, in one run.
+    {
+      id: 'ledger', title: 'PHP hello, ledger off vs on (A/B)', req: { method: 'GET', path: '/hello.php' }, baseline: 'bridge-ledger-off',
+      rows: [
+        { front: 'bridge-ledger-off', label: 'fpm-bridge --no-ledger', expect: hello },
+        { front: 'bridge-ledger-on', label: 'fpm-bridge --ledger FILE (a batch a second)', expect: hello },
+      ],
+    },
   ];
   return cases.map((c) => ({ ...c, rows: c.rows.filter((r) => has(r.front)) }));
 }
@@ -184,8 +193,24 @@ function buildFronts(b: Backends, paths: Paths, opts: Options): Front[] {
     persistentFront('node', b.nodePort, procOf('node-hello')),
     bridgeFront(b, paths),
     bridgeFront(b, paths, 2),
+    ...ledgerFronts(b, paths),
   ];
   return fronts.filter((f): f is Front => f !== null);
+}
+
+/** The ledger A/B fronts, on a Node with node:sqlite: this one, else Node 22 (scripts/install-node). */
+function ledgerFronts(b: Backends, paths: Paths): Front[] {
+  const hasSqlite = (node: string) => spawnSync(node, ['-e', "process.exit(process.getBuiltinModule?.('node:sqlite') ? 0 : 1)"], { stdio: 'ignore' }).status === 0;
+  let node = execFileSync('sh', ['-c', 'command -v node'], { encoding: 'utf8' }).trim();
+  if (!hasSqlite(node)) {
+    try {
+      node = execFileSync('bash', [join(paths.repo, 'scripts/install-node'), '22'], { encoding: 'utf8' }).trim().split('\n').pop()!;
+    } catch {
+      return [];
+    }
+    if (!hasSqlite(node)) return [];
+  }
+  return [bridgeFront(b, paths, 1, { on: false, nodeBin: node }), bridgeFront(b, paths, 1, { on: true, nodeBin: node })];
 }
 
 // ---------------------------------------------------------------- running it

@@ -39,7 +39,10 @@ describe('the terminal', () => {
   it('--log-format json: one object per line on stdout, PHP stderr inside its request', async () => {
     const { child, out, exited } = start(['--root', 'php/fixtures', '--listen', '127.0.0.1:0', '--log-format', 'json']);
     await until(() => out.stderr.includes('Ctrl-C'), 'banner');
-    const banner = JSON.parse(out.stderr.split('\n')[0]!) as { type: string; level: string; msg: string };
+    // Every stderr line is a JSON object; the banner is the one with the URL (on a Node without
+    // node:sqlite a warning about the ledger comes first).
+    const lines = out.stderr.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string; level: string; msg: string });
+    const banner = lines.find((l) => l.msg.includes('http://'))!;
     expect(banner).toMatchObject({ type: 'log', level: 'info' });
     const url = /(http:\/\/\S+)/.exec(banner.msg)![1]!;
     await (await fetch(`${url}stderr.php`)).text();
