@@ -238,8 +238,12 @@ export function patternPath(pattern: string): string {
   return slash < 0 ? pattern : pattern.slice(slash);
 }
 
-/** The ledger's side: `declined` is PHP's 404 after the app's (both said no). */
-export function sideOf(e: Pick<RequestEvent, 'servedBy' | 'appDeclined'>): Side {
-  if (e.servedBy === 'php' && e.appDeclined) return 'declined';
+/**
+ * The ledger's side: the access log's, except that both declining is one side, `declined`: PHP's
+ * 404 standing after the app's (`php→app→php`), or a claimed route's 404 from the app then PHP.
+ */
+export function sideOf(e: Pick<RequestEvent, 'servedBy' | 'appDeclined' | 'status'>): Side {
+  if (e.servedBy === 'php→app→php') return 'declined';
+  if (e.servedBy === 'app→php' && e.status === 404) return 'declined';
   return e.servedBy;
 }

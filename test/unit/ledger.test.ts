@@ -80,7 +80,8 @@ describe.skipIf(!available)(`the ledger in SQLite${SKIP}`, () => {
     pub({ path: '/packages/3', servedBy: 'php→app', durationMs: 20, startedAt: T0 + 1000 });
     pub({ path: '/x', claim: 'GET /x', servedBy: 'app' });
     pub({ path: '/x', claim: 'GET /x', servedBy: 'app→php' });
-    pub({ path: '/gone', servedBy: 'php', appDeclined: true, status: 404 });
+    pub({ path: '/gone', servedBy: 'php→app→php', appDeclined: true, status: 404 });
+    pub({ path: '/x', claim: 'GET /x', servedBy: 'app→php', appDeclined: true, status: 404 });
     ledger.flush();
     pub({ path: '/packages/4', servedBy: 'php', startedAt: T0 + 2 * 3_600_000 });
     ledger.close();
@@ -98,10 +99,10 @@ describe.skipIf(!available)(`the ledger in SQLite${SKIP}`, () => {
     expect(pk.served['php→app']!.first).toBe(new Date(T0 + 1000).toISOString());
     const x = report.routes.find((r) => r.route === '/x')!;
     expect(x.claimed).toBe(true);
-    expect(x.sides).toEqual({ app: 1, 'app→php': 1 });
+    expect(x.sides).toEqual({ app: 1, 'app→php': 1, declined: 1 });
     expect(report.routes.find((r) => r.route === '/gone')!.sides).toEqual({ declined: 1 });
-    expect(report.totals).toMatchObject({ requests: 7, app: 2, php: 5, other: 0 });
-    expect(report.progress.map((p) => p.requests)).toEqual([6, 1]);
+    expect(report.totals).toMatchObject({ requests: 8, app: 2, php: 6, other: 0 });
+    expect(report.progress.map((p) => p.requests)).toEqual([7, 1]);
   });
 
   it('bounds the routes: past maxRoutes new ones count under the overflow route, across restarts too', () => {
