@@ -6,6 +6,7 @@ import { AppWatchdog } from '../app/app-watchdog.ts';
 import { parseAddress } from '../fastcgi/address.ts';
 import { FcgiClient } from '../fastcgi/client.ts';
 import type { Param } from '../fastcgi/name-value.ts';
+import { compressResponse } from '../http/compress-response.ts';
 import { failedStatus, sendError } from '../http/error-response.ts';
 import { MemoryBudget } from '../http/request-body.ts';
 import { SpoolDir } from '../http/spool.ts';
@@ -94,6 +95,8 @@ export function createBridge(options: BridgeOptions): Bridge {
       logger.access({ id: e.id, method: e.method, url: e.url, status: e.status, bytes: e.bytes, durationMs: e.durationMs, servedBy: e.servedBy, remoteAddress: e.remoteAddress }),
     );
   }
+  // One link on every response, before anything writes it; off with `compress: false`.
+  const compress = options.compress === false ? null : options.compress === true || options.compress === undefined ? {} : options.compress;
   const eventError = (err: unknown) => logger.error('a request-event subscriber failed', err);
 
   async function serve(id: number, req: IncomingMessage, res: ServerResponse, done: (ctx: RequestContext | null, servedBy: ServedBy) => void): Promise<void> {
@@ -152,6 +155,7 @@ export function createBridge(options: BridgeOptions): Bridge {
       if (res.writableFinished || res.destroyed) publish();
       else res.once('close', publish);
     };
+    if (compress) compressResponse(req, res, compress);
     serve(id, req, res, done).catch((err: unknown) => {
       logger.error(`${req.method} ${req.url}: internal error`, err);
       sendError(res, 500);

@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import type { AppExport } from '../app/app-module.ts';
+import type { CompressOptions } from '../http/compress-response.ts';
 import type { ServerLimits } from '../http/listen.ts';
 import type { Logger } from '../log/logger.ts';
 
@@ -76,6 +77,12 @@ export interface BridgeOptions extends ServerLimits {
   claims?: readonly string[];
   /** `php-first` (default): PHP, then the app on PHP's 404. `app-first`: the app, then PHP on the app's 404. */
   order?: 'php-first' | 'app-first';
+  /**
+   * Response compression (brotli, zstd where Node has it, gzip) of PHP, static and app responses by
+   * Accept-Encoding (http/compress-response.ts). On by default (`--no-compress`, `false`: off); an
+   * object sets the codings and levels.
+   */
+  compress?: boolean | CompressOptions;
   logger?: Logger;
   /** True while a spawned php-fpm is being restarted: failures then answer 503 + Retry-After, not 502. */
   fpmRestarting?: () => boolean;

@@ -72,6 +72,8 @@ export interface CliConfig {
   pathInfoStatic: boolean;
   /** `--follow-symlinks`: serve and run what symlinks in the root lead to, even outside it. */
   followSymlinks: boolean;
+  /** `--no-compress` turns response compression off (on by default). */
+  compress: boolean;
   /** Hardening limits and timeouts (see SECURITY.md). */
   maxHeaderSize: number;
   maxHeaders: number;
@@ -139,7 +141,7 @@ const NEGATABLE: ReadonlySet<string> = new Set(['ledger']);
 const SPAWN_FLAGS = ['php-fpm-bin', 'php-ini', 'php-fpm-conf', 'php-env', 'xdebug'];
 const BOOLEAN_FLAGS = [
   'help', 'version', 'quiet', 'path-info', 'path-info-static', 'follow-symlinks', 'watch', 'open', 'https', 'redirect-https',
-  'dev', 'xdebug',
+  'dev', 'xdebug', 'compress',
 ];
 /** The long flag names (also the keys of a --config file). */
 export const LONG_FLAGS: ReadonlySet<string> = new Set([...STRING_FLAGS, ...BOOLEAN_FLAGS]);
@@ -345,6 +347,8 @@ export function parseArgs(argv: readonly string[]): CliConfig {
     pathInfo: requirePathInfoIndex(Boolean(a['path-info']), one('index')),
     pathInfoStatic: Boolean(a['path-info-static']),
     followSymlinks: Boolean(a['follow-symlinks']),
+    // mri sets every absent switch to false: on unless --no-compress (or "compress": false) says so.
+    compress: given.has('compress') || fromConfig.has('compress') ? Boolean(a.compress) : true,
     maxHeaderSize: parsed('max-header-size', parseSize, SERVER_DEFAULTS.maxHeaderSize),
     maxHeaders: parsed('max-headers', count, SERVER_DEFAULTS.maxHeaders),
     headerTimeoutMs: parsed('header-timeout', parseDuration, SERVER_DEFAULTS.headerTimeoutMs),

@@ -42,6 +42,10 @@ HTTPS (see the README):
   --config <file.json>     flags from a JSON file ({"root": "public", "rewrite": [...]}); flags given
                            here win; paths in it are relative to the file
 
+Responses:
+  --no-compress            send responses as they are; by default PHP, static and app responses of text
+                           types (1 KiB and more) are compressed with br, zstd or gzip by Accept-Encoding
+
 Routing (nginx equivalents in the README):
   --path-info              with --index: every path that is no .php script runs the front controller
                            with the path as PATH_INFO (aurweb, CodeIgniter 3, Kohana)

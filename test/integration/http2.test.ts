@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadApp } from '../../src/app/load-app.ts';
 import { listen } from '../../src/index.ts';
@@ -133,6 +134,30 @@ describe('PHP over HTTP/2', () => {
       req.end();
     });
     session.close();
+    expect(arrivals.length).toBeGreaterThanOrEqual(5);
+    expect(arrivals.at(-1)! - arrivals[0]!).toBeGreaterThanOrEqual(700);
+  });
+
+  it('compressed over h2 too (issue 13): gzip of a streamed page, each flush() still on its own', async () => {
+    const session = h2session(bridge.port);
+    const arrivals: number[] = [];
+    const chunks: Buffer[] = [];
+    let headers: IncomingHttpHeaders = {};
+    const start = Date.now();
+    await new Promise<void>((resolve, reject) => {
+      const req = session.request({ ':path': '/stream.php', 'accept-encoding': 'gzip' });
+      req.on('response', (h) => (headers = h));
+      req.on('data', (c: Buffer) => {
+        arrivals.push(Date.now() - start);
+        chunks.push(c);
+      });
+      req.on('end', resolve);
+      req.on('error', reject);
+      req.end();
+    });
+    session.close();
+    expect(headers['content-encoding']).toBe('gzip');
+    expect(gunzipSync(Buffer.concat(chunks)).toString()).toBe('tick 1\ntick 2\ntick 3\ntick 4\ntick 5\n');
     expect(arrivals.length).toBeGreaterThanOrEqual(5);
     expect(arrivals.at(-1)! - arrivals[0]!).toBeGreaterThanOrEqual(700);
   });
