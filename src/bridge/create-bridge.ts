@@ -15,6 +15,8 @@ import { cachedLookup } from '../route/cached-lookup.ts';
 import { confinedLookup, fsLookup } from '../route/file-lookup.ts';
 import { PatternList } from '../route/claim-pattern.ts';
 import { parseRewrite } from '../route/rewrite.ts';
+import { Precompressed } from '../static/precompressed.ts';
+import { SendfileRoots } from '../static/sendfile.ts';
 import { SmallFileCache } from '../static/small-file-cache.ts';
 import { SERVER_SOFTWARE } from '../version.ts';
 import { checkOptions, DEFAULTS, normalizeRoot, normalizeScript, toByteString, type BridgeOptions } from './options.ts';
@@ -43,6 +45,10 @@ export function createBridge(options: BridgeOptions): Bridge {
   const statCacheMs = options.statCacheMs ?? DEFAULTS.statCacheMs;
   const appTimeoutMs = options.appTimeoutMs ?? DEFAULTS.appTimeoutMs;
   const root = toByteString(normalizeRoot(options.root));
+  // One link on every response, before anything writes it; off with `compress: false`.
+  const compress = options.compress === false ? null : options.compress === true || options.compress === undefined ? {} : options.compress;
+  // Checked once here, so a bad root fails at start-up (SendfileRootError), never on a request.
+  const sendfile = options.sendfileRoots?.length ? new SendfileRoots(options.sendfileRoots) : null;
   const parts: BridgeParts = {
     logger,
     app: options.app ? toNodeListener(options.app) : null,
@@ -64,12 +70,14 @@ export function createBridge(options: BridgeOptions): Bridge {
       pathInfoStatic: options.pathInfoStatic ?? false,
     },
     lookup: cachedLookup(options.followSymlinks ? fsLookup : confinedLookup(root), statCacheMs),
+    sendfile,
+    precompressed: compress ? new Precompressed(statCacheMs, options.followSymlinks ?? false) : null,
     fileCache: statCacheMs > 0 ? new SmallFileCache({ maxFileSize: 64 * 1024, maxTotalSize: 32 * 1024 * 1024, ttlMs: statCacheMs }) : null,
     server: {
       documentRoot: root,
       serverSoftware: SERVER_SOFTWARE,
       serverName: options.serverName,
-      extra: (options.params ?? []).map(([k, v]): Param => [toByteString(k), toByteString(v)]),
+      extra: [...(sendfile ? sendfile.params() : []), ...(options.params ?? [])].map(([k, v]): Param => [toByteString(k), toByteString(v)]),
     },
     client: new FcgiClient({
       address: parseAddress(options.fpm),
@@ -95,8 +103,6 @@ export function createBridge(options: BridgeOptions): Bridge {
       logger.access({ id: e.id, method: e.method, url: e.url, status: e.status, bytes: e.bytes, durationMs: e.durationMs, servedBy: e.servedBy, remoteAddress: e.remoteAddress }),
     );
   }
-  // One link on every response, before anything writes it; off with `compress: false`.
-  const compress = options.compress === false ? null : options.compress === true || options.compress === undefined ? {} : options.compress;
   const eventError = (err: unknown) => logger.error('a request-event subscriber failed', err);
 
   async function serve(id: number, req: IncomingMessage, res: ServerResponse, done: (ctx: RequestContext | null, servedBy: ServedBy) => void): Promise<void> {

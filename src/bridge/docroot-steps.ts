@@ -1,6 +1,7 @@
 import { sendError } from '../http/error-response.ts';
 import { resolveRoute } from '../route/resolve.ts';
-import { serveStatic } from '../static/serve-static.ts';
+import type { Variant } from '../static/precompressed.ts';
+import { serveStatic, type StaticError } from '../static/serve-static.ts';
 import type { BridgeParts, Step } from './step.ts';
 
 /** Asks the docroot who serves the path (see route/resolve.ts); serves nothing itself. */
@@ -14,17 +15,22 @@ export function resolveStep(parts: BridgeParts): Step {
 
 /** A file of the docroot that is no PHP script. */
 export function staticStep(parts: BridgeParts): Step {
-  const { fileCache, logger } = parts;
+  const { fileCache, logger, precompressed } = parts;
   return ({ req, res, route }) => {
     if (route?.kind !== 'static') return null;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       sendError(res, 405, undefined, { allow: 'GET, HEAD' });
       return 'bridge';
     }
-    serveStatic(req, res, route.file, fileCache, (status, err, headers) => {
-      if (status >= 500) logger.error(`static ${route.file}`, err);
+    const file = route.file;
+    const onError: StaticError = (status, err, headers) => {
+      if (status >= 500) logger.error(`static ${file}`, err);
       sendError(res, status, undefined, headers);
-    });
+    };
+    const send = (v: Variant | null) => (v ? serveStatic(req, res, v.file, fileCache, onError, v) : serveStatic(req, res, file, fileCache, onError));
+    const variant = precompressed ? precompressed.pick(req, file) : null;
+    if (variant instanceof Promise) variant.then(send, (err: Error) => onError(500, err));
+    else send(variant);
     return 'static';
   };
 }

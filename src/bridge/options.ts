@@ -83,6 +83,11 @@ export interface BridgeOptions extends ServerLimits {
    * object sets the codings and levels.
    */
   compress?: boolean | CompressOptions;
+  /**
+   * `--sendfile-root PREFIX=DIR` (repeatable): PHP may answer `X-Accel-Redirect: PREFIX/file` or
+   * `X-Sendfile: DIR/file` and the bridge sends that file (nginx's internal location). Off when empty.
+   */
+  sendfileRoots?: readonly string[];
   logger?: Logger;
   /** True while a spawned php-fpm is being restarted: failures then answer 503 + Retry-After, not 502. */
   fpmRestarting?: () => boolean;

@@ -4,7 +4,9 @@ import { hasBody } from '../http/request-body.ts';
 import type { ServedBy } from '../log/logger.ts';
 import { buildCgiParams } from '../php/cgi-params.ts';
 import { runPhp } from '../php/php-request.ts';
+import { SendfileRoots } from '../static/sendfile.ts';
 import { readBodyOrAnswer } from './read-body.ts';
+import { sendFileForPhp } from './sendfile-answer.ts';
 import type { BridgeParts, RequestContext, Step } from './step.ts';
 
 /** RFC 9110 9.2.2: requests that may be sent twice without harm. */
@@ -20,7 +22,7 @@ const HOLD_LIMIT = 1024 * 1024;
  * request passes on to the app; a request the app already declined gets PHP's answer as it is.
  */
 export function phpStep(parts: BridgeParts, holdForApp: boolean): Step {
-  const { client, logger, bodyLimits, trustProxy, server, fpmRestarting, sendTimeoutMs } = parts;
+  const { client, logger, bodyLimits, trustProxy, server, fpmRestarting, sendTimeoutMs, sendfile } = parts;
   return async (ctx: RequestContext): Promise<ServedBy | null> => {
     const { req, res, route, target } = ctx;
     if (route?.kind !== 'php') return null;
@@ -53,6 +55,7 @@ export function phpStep(parts: BridgeParts, holdForApp: boolean): Step {
       body: body.size === 0 ? null : (body.chunks ?? { [Symbol.asyncIterator]: () => body.streamReused()[Symbol.asyncIterator]() }),
       holdStatuses: holdForApp && !ctx.appDeclined ? FALLBACK_STATUSES : NO_STATUSES,
       holdLimit: HOLD_LIMIT,
+      holdHead: sendfile ? (head) => SendfileRoots.asks(head.headers) : undefined,
       onStderr: (line) => logger.phpStderr(req.method ?? '', req.url ?? '', line, ctx.id),
       idempotent: IDEMPOTENT.has(req.method ?? ''),
       spoolDir: () => bodyLimits.spool.prepare(),
@@ -73,6 +76,10 @@ export function phpStep(parts: BridgeParts, holdForApp: boolean): Step {
         return 'bridge';
       }
       case 'held':
+        if (sendfile && SendfileRoots.asks(outcome.response.head.headers)) {
+          await sendFileForPhp(sendfile, ctx, outcome.response.head, logger);
+          return ctx.appDeclined ? 'app→php' : 'php';
+        }
         // PHP said 404: the next step (the app) decides.
         ctx.held = outcome.response;
         return null;

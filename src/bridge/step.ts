@@ -10,6 +10,8 @@ import type { FileLookup } from '../route/file-lookup.ts';
 import type { RoutePattern } from '../route/claim-pattern.ts';
 import type { RequestTarget } from '../route/request-target.ts';
 import type { Route, RouteConfig } from '../route/resolve.ts';
+import type { Precompressed } from '../static/precompressed.ts';
+import type { SendfileRoots } from '../static/sendfile.ts';
 import type { SmallFileCache } from '../static/small-file-cache.ts';
 
 export type ParsedTarget = RequestTarget & { ok: true };
@@ -52,6 +54,10 @@ export interface BridgeParts {
   routeConfig: RouteConfig;
   lookup: FileLookup;
   fileCache: SmallFileCache | null;
+  /** Precompressed copies of static files (`x.css.br`), when compression is on. */
+  precompressed: Precompressed | null;
+  /** `--sendfile-root`: files PHP may hand over with X-Accel-Redirect / X-Sendfile; null: off. */
+  sendfile: SendfileRoots | null;
   root: string;
   fpmRestarting: (() => boolean) | undefined;
   /** nginx send_timeout for PHP's answers (ms; 0: none). */

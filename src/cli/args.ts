@@ -10,6 +10,7 @@ import { parseListen, SERVER_DEFAULTS, type ListenAddress } from '../http/listen
 import { DEFAULT_LEDGER } from '../ledger/ledger-file.ts';
 import { parsePattern } from '../route/claim-pattern.ts';
 import { parseRewrite } from '../route/rewrite.ts';
+import { SendfileRoots } from '../static/sendfile.ts';
 import { flagsOnCommandLine, readConfigFile, type ConfigValues } from './config-file.ts';
 import { closest } from './suggest.ts';
 import { parseDuration, parseSize } from './units.ts';
@@ -74,6 +75,8 @@ export interface CliConfig {
   followSymlinks: boolean;
   /** `--no-compress` turns response compression off (on by default). */
   compress: boolean;
+  /** `--sendfile-root PREFIX=DIR`, repeatable: files PHP may hand over (X-Accel-Redirect, X-Sendfile). */
+  sendfileRoots: string[];
   /** Hardening limits and timeouts (see SECURITY.md). */
   maxHeaderSize: number;
   maxHeaders: number;
@@ -134,6 +137,8 @@ const STRING_FLAGS = [
   'claim', 'order', 'ledger',
   // The first hour (issue 14)
   'env-file', 'php-env',
+  // Local server (issue 13)
+  'sendfile-root',
 ];
 /** Flags with a value that `--no-` also turns off (`--ledger FILE`, `--no-ledger`). */
 const NEGATABLE: ReadonlySet<string> = new Set(['ledger']);
@@ -349,6 +354,7 @@ export function parseArgs(argv: readonly string[]): CliConfig {
     followSymlinks: Boolean(a['follow-symlinks']),
     // mri sets every absent switch to false: on unless --no-compress (or "compress": false) says so.
     compress: given.has('compress') || fromConfig.has('compress') ? Boolean(a.compress) : true,
+    sendfileRoots: sendfileRoots(many('sendfile-root'), flag('sendfile-root')),
     maxHeaderSize: parsed('max-header-size', parseSize, SERVER_DEFAULTS.maxHeaderSize),
     maxHeaders: parsed('max-headers', count, SERVER_DEFAULTS.maxHeaders),
     headerTimeoutMs: parsed('header-timeout', parseDuration, SERVER_DEFAULTS.headerTimeoutMs),
@@ -424,6 +430,16 @@ function parseHostName(name: string): string {
   throw new UsageError(`--host "${name}" is not a host name or IP address (e.g. app.test, *.app.test)`);
 }
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Each `--sendfile-root` checked here, so a bad one stops start-up naming the flag (exit 2). */
+function sendfileRoots(values: string[], flagName: string): string[] {
+  try {
+    new SendfileRoots(values);
+  } catch (err) {
+    throw new UsageError((err as Error).message.replace('--sendfile-root', flagName));
+  }
+  return values;
+}
 
 /** `10.0.0.0/8,::1` (repeatable): addresses, CIDR ranges, loopback/linklocal/uniquelocal; checked by proxy-addr. */
 function parseTrustProxy(values: string[]): string[] {

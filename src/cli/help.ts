@@ -45,6 +45,9 @@ HTTPS (see the README):
 Responses:
   --no-compress            send responses as they are; by default PHP, static and app responses of text
                            types (1 KiB and more) are compressed with br, zstd or gzip by Accept-Encoding
+  --sendfile-root PREFIX=DIR
+                           PHP may answer X-Accel-Redirect: PREFIX/file or X-Sendfile: DIR/file and the
+                           bridge sends that file (Range, HEAD); repeatable; nothing outside DIR is sent
 
 Routing (nginx equivalents in the README):
   --path-info              with --index: every path that is no .php script runs the front controller

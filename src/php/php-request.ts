@@ -16,7 +16,7 @@ export interface HeldResponse {
 /** How a PHP request ended, for the caller to log or act on. */
 export type PhpOutcome =
   | { kind: 'sent'; warning?: string } // PHP's response went to the client; `warning`: something in it was fixed up
-  | { kind: 'held'; response: HeldResponse } // status was a fallback status: not sent, yours to decide
+  | { kind: 'held'; response: HeldResponse } // a fallback status (or holdHead said so): not sent, yours to decide
   | { kind: 'failed'; status: number; reason: string } // nothing sent; the caller answers `status`
   | { kind: 'aborted'; reason?: string }; // the client went away, or (with a reason) the response was cut
 
@@ -27,6 +27,8 @@ export interface PhpRequestOptions {
   holdStatuses: ReadonlySet<number>;
   /** Most bytes of a held body kept in memory; past that PHP's response is sent as it is. */
   holdLimit: number;
+  /** Other heads to hold back, whatever their status (X-Accel-Redirect: the bridge sends a file instead). */
+  holdHead?: (head: CgiHead) => boolean;
   onStderr(line: string): void;
   /** May be retried once on a fresh connection (see FcgiClient.request). */
   idempotent: boolean;
@@ -145,7 +147,7 @@ export function runPhp(client: FcgiClient, res: ServerResponse, opts: PhpRequest
         }
         if (!parsed) return true;
         head = parsed.head;
-        if (opts.holdStatuses.has(head.status)) {
+        if (opts.holdStatuses.has(head.status) || opts.holdHead?.(head)) {
           held = [parsed.rest];
           heldSize = parsed.rest.length;
           return true;

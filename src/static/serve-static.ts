@@ -1,7 +1,7 @@
 import { createReadStream, fstat, open, close, type Stats } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { decide, type Validators } from './conditional.ts';
-import { fileHeaders, type CachedFile, type SmallFileCache } from './small-file-cache.ts';
+import { fileHeaders, type CachedFile, type EncodedAs, type SmallFileCache } from './small-file-cache.ts';
 
 /** An error the bridge answers for a file: its status, and headers to keep (416's Content-Range). */
 export type StaticError = (status: number, err: Error, headers?: Record<string, string>) => void;
@@ -15,17 +15,44 @@ export type StaticError = (status: number, err: Error, headers?: Record<string, 
  * is sent (`cp` over a live file) cuts the connection, as nginx does ("file has been truncated"):
  * the response declared its length, and anything else would put the next response inside its body.
  */
-export function serveStatic(req: IncomingMessage, res: ServerResponse, file: string, cache: SmallFileCache | null, onError: StaticError): void {
+/**
+ * `as`: the file is a precompressed copy of another (its type, its coding). `keep`: headers of another
+ * answer that replace the file's own of the same name or join them (X-Sendfile: PHP's Content-Type,
+ * Content-Disposition, Set-Cookie...).
+ */
+export function serveStatic(req: IncomingMessage, res: ServerResponse, file: string, cache: SmallFileCache | null, onError: StaticError, as?: EncodedAs, keep?: readonly string[]): void {
   if (cache) {
-    const cached = cache.get(file);
+    const cached = cache.get(file, as);
     if (!(cached instanceof Promise)) return sendFromMemory(req, res, cached, onError);
     cached.then(
-      (c) => (c ? sendFromMemory(req, res, c, onError) : sendFromDisk(req, res, file, onError)),
+      (c) => (c ? sendFromMemory(req, res, c, onError) : sendFromDisk(req, res, file, onError, as, keep)),
       (err: Error) => onError(500, err),
     );
     return;
   }
-  sendFromDisk(req, res, file, onError);
+  sendFromDisk(req, res, file, onError, as, keep);
+}
+
+/** The file's headers with `keep`'s: same names replaced where they stand (the 304 keeps its first four), others appended. */
+function withKept(headers: string[], keep: readonly string[] | undefined): string[] {
+  if (!keep || keep.length === 0) return headers;
+  const kept = new Map<string, string[]>();
+  for (let i = 0; i + 1 < keep.length; i += 2) {
+    const name = keep[i]!.toLowerCase();
+    kept.set(name, [...(kept.get(name) ?? []), keep[i]!, keep[i + 1]!]);
+  }
+  const out: string[] = [];
+  for (let i = 0; i + 1 < headers.length; i += 2) {
+    const mine = kept.get(headers[i]!.toLowerCase());
+    if (!mine) out.push(headers[i]!, headers[i + 1]!);
+    else {
+      out.push(headers[i]!, mine[1]!);
+      // Repeats of that name (several Set-Cookie) follow at the end.
+      kept.set(headers[i]!.toLowerCase(), mine.slice(2));
+    }
+  }
+  for (const rest of kept.values()) out.push(...rest);
+  return out;
 }
 
 /** Writes the head for `v` as decided; the byte range to send, or null when no body follows. */
@@ -69,7 +96,7 @@ function sendFromMemory(req: IncomingMessage, res: ServerResponse, file: CachedF
   if (range) res.end(file.body.subarray(range.start, range.end + 1));
 }
 
-function sendFromDisk(req: IncomingMessage, res: ServerResponse, file: string, onError: StaticError): void {
+function sendFromDisk(req: IncomingMessage, res: ServerResponse, file: string, onError: StaticError, as?: EncodedAs, keep?: readonly string[]): void {
   open(Buffer.from(file, 'latin1'), 'r', (err, fd) => {
     if (err) return onError(statusOf(err), err);
     fstat(fd, (err2, st) => {
@@ -78,7 +105,8 @@ function sendFromDisk(req: IncomingMessage, res: ServerResponse, file: string, o
         return onError(err2 ? 500 : 404, err2 ?? new Error('not a file'));
       }
       if (res.destroyed) return close(fd, () => {});
-      const range = head(req, res, { ...fileHeaders(file, st), size: st.size }, onError);
+      const own = fileHeaders(file, st, as);
+      const range = head(req, res, { ...own, headers: withKept(own.headers, keep), size: st.size }, onError);
       if (!range || range.end < range.start) {
         close(fd, () => {});
         if (range) res.end();

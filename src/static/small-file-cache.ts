@@ -39,23 +39,27 @@ export class SmallFileCache {
 
   constructor(private readonly options: SmallFileCacheOptions) {}
 
-  /** The file, or null when it is too large (or gone): serve it another way. */
-  get(file: string): Promise<CachedFile | null> | CachedFile {
-    const hit = this.entries.get(file);
+  /**
+   * The file, or null when it is too large (or gone): serve it another way. `as`: the file is a
+   * precompressed copy sent as another file's encoded body (kept apart from the file as itself).
+   */
+  get(file: string, as?: EncodedAs): Promise<CachedFile | null> | CachedFile {
+    const key = as ? `${as.coding}\0${file}` : file;
+    const hit = this.entries.get(key);
     if (hit && performance.now() - hit.checkedAt < this.options.ttlMs) return hit;
-    let pending = this.loading.get(file);
+    let pending = this.loading.get(key);
     if (!pending) {
-      pending = this.refresh(file, hit).finally(() => this.loading.delete(file));
-      this.loading.set(file, pending);
+      pending = this.refresh(key, file, hit, as).finally(() => this.loading.delete(key));
+      this.loading.set(key, pending);
     }
     return pending;
   }
 
-  private async refresh(file: string, old: Entry | undefined): Promise<CachedFile | null> {
+  private async refresh(key: string, file: string, old: Entry | undefined, as: EncodedAs | undefined): Promise<CachedFile | null> {
     const path = Buffer.from(file, 'latin1');
     const st = await stat(path).catch(() => null);
     if (!st || !st.isFile() || st.size > this.options.maxFileSize) {
-      this.drop(file);
+      this.drop(key);
       return null;
     }
     if (old && old.mtimeMs === st.mtimeMs && old.size === st.size) {
@@ -65,16 +69,16 @@ export class SmallFileCache {
     const body = await readFile(path);
     // The file changed between stat and read: do not cache a body whose ETag would lie.
     if (body.length !== st.size) return null;
-    this.drop(file);
+    this.drop(key);
     if (this.total + body.length > this.options.maxTotalSize) this.evict(body.length);
     const entry: Entry = {
       body,
-      ...fileHeaders(file, st),
+      ...fileHeaders(file, st, as),
       checkedAt: performance.now(),
       mtimeMs: st.mtimeMs,
       size: body.length,
     };
-    this.entries.set(file, entry);
+    this.entries.set(key, entry);
     this.total += body.length;
     return entry;
   }
@@ -95,14 +99,21 @@ export class SmallFileCache {
   }
 }
 
-/** The validators and headers `send` gave a file (Accept-Ranges, Cache-Control, Last-Modified, ETag first, then Content-Type). */
-export function fileHeaders(file: string, st: Stats): Pick<CachedFile, 'etag' | 'lastModified' | 'headers'> {
+/** A precompressed copy (`x.css.br`) sent as the encoded body of another file (`x.css`, its type). */
+export interface EncodedAs {
+  coding: string;
+  type: string;
+}
+
+/**
+ * The validators and headers `send` gave a file (Accept-Ranges, Cache-Control, Last-Modified, ETag
+ * first, then Content-Type); for a precompressed copy, the original's type, its coding and Vary.
+ */
+export function fileHeaders(file: string, st: Stats, as?: EncodedAs): Pick<CachedFile, 'etag' | 'lastModified' | 'headers'> {
   const tag = etag(st);
   const lastModified = st.mtime.toUTCString();
-  const type = mime.contentType(extname(file)) || 'application/octet-stream';
-  return {
-    etag: tag,
-    lastModified,
-    headers: ['Accept-Ranges', 'bytes', 'Cache-Control', 'public, max-age=0', 'Last-Modified', lastModified, 'ETag', tag, 'Content-Type', type],
-  };
+  const headers = ['Accept-Ranges', 'bytes', 'Cache-Control', 'public, max-age=0', 'Last-Modified', lastModified, 'ETag', tag];
+  if (as) headers.push('Content-Type', as.type, 'Content-Encoding', as.coding, 'Vary', 'Accept-Encoding');
+  else headers.push('Content-Type', mime.contentType(extname(file)) || 'application/octet-stream');
+  return { etag: tag, lastModified, headers };
 }

@@ -1,7 +1,7 @@
 // Response compression (issue 13) against a real php-fpm: PHP, static files and the app, by
 // Accept-Encoding with q-values; bodies decompress to the exact bytes; never twice; each PHP flush()
 // and SSE event still arrives as it is written; ETags made weak and still matched.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,7 +38,12 @@ describe('compression (issue 13)', () => {
   let bridge: Running;
   let off: Running;
   let root: string;
+  let outside: string;
   const html = page(PAGE_BYTES);
+  const js = `export const rows = ${JSON.stringify(Array.from({ length: 2000 }, (_, i) => `row ${i}`))};\n`;
+  const brJs = zlib.brotliCompressSync(js, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: 11 } });
+  const gzJs = zlib.gzipSync(js, { level: 9 });
+  const svg = `<svg xmlns="http://www.w3.org/2000/svg">${'<rect width="1" height="1"/>'.repeat(200)}</svg>`;
 
   beforeAll(async () => {
     root = mkdtempSync(join(tmpdir(), 'fpm-bridge-compress-'));
@@ -56,6 +61,17 @@ describe('compression (issue 13)', () => {
     );
     writeFileSync(join(root, 'gone.php'), `<?php http_response_code(404); header('Content-Type: text/html'); echo str_repeat("<p>PHP's own not-found page</p>\\n", 100);`);
     writeFileSync(join(root, 'style.css'), `body { color: red; }\n`.repeat(4000));
+    // Precompressed copies, at the highest levels (what a build step makes): their exact bytes prove
+    // the copy was sent, not an encoding made on the fly.
+    writeFileSync(join(root, 'app.js'), js);
+    writeFileSync(join(root, 'app.js.br'), brJs);
+    writeFileSync(join(root, 'app.js.gz'), gzJs);
+    writeFileSync(join(root, 'only-gz.svg'), svg);
+    writeFileSync(join(root, 'only-gz.svg.gz'), zlib.gzipSync(svg, { level: 9 }));
+    outside = mkdtempSync(join(tmpdir(), 'fpm-bridge-compress-outside-'));
+    writeFileSync(join(outside, 'secret.br'), 'not for the client');
+    writeFileSync(join(root, 'linked.css'), `a { color: blue; }\n`.repeat(200));
+    symlinkSync(join(outside, 'secret.br'), join(root, 'linked.css.br'));
     fpm = await startPhpFpm({ workers: 2 });
     const app = (req: IncomingMessage, res: import('node:http').ServerResponse) => {
       if (req.url === '/api/big.json') {
@@ -81,6 +97,7 @@ describe('compression (issue 13)', () => {
     await off?.close();
     await fpm?.stop();
     if (root) rmSync(root, { recursive: true, force: true });
+    if (outside) rmSync(outside, { recursive: true, force: true });
   });
 
   const codings = ['gzip', 'br', ...(HAS_ZSTD ? ['zstd'] : [])];
@@ -193,6 +210,39 @@ describe('compression (issue 13)', () => {
     // tick 1 long before tick 4 (900 ms of sleeps between them): not held back by the encoder.
     expect(tick(4) - tick(1)).toBeGreaterThan(600);
     expect(tick(2) - tick(1)).toBeGreaterThan(150);
+  });
+
+  it('precompressed static files: the .br or .gz copy beside the file, by what the client takes', async () => {
+    const br = await request(bridge.port, '/app.js', { headers: { 'accept-encoding': 'gzip, br' } });
+    expect(br.status).toBe(200);
+    expect(br.headers['content-encoding']).toBe('br');
+    expect(br.headers['content-type']).toBe('text/javascript; charset=utf-8');
+    expect(br.headers.vary).toBe('Accept-Encoding');
+    expect(Number(br.headers['content-length'])).toBe(brJs.length);
+    expect(br.body.equals(brJs)).toBe(true);
+    const gz = await request(bridge.port, '/app.js', { headers: { 'accept-encoding': 'gzip' } });
+    expect(gz.headers['content-encoding']).toBe('gzip');
+    expect(gz.body.equals(gzJs)).toBe(true);
+    // The copy has its own validators: a 304 for it.
+    const again = await request(bridge.port, '/app.js', { headers: { 'accept-encoding': 'gzip', 'if-none-match': gz.headers.etag! } });
+    expect(again.status).toBe(304);
+    // br preferred, but only a .gz copy exists: the copy, not brotli made on the fly.
+    const svgReply = await request(bridge.port, '/only-gz.svg', { headers: { 'accept-encoding': 'gzip;q=0.5, br' } });
+    expect(svgReply.headers['content-encoding']).toBe('gzip');
+    expect(zlib.gunzipSync(svgReply.body).toString()).toBe(svg);
+    // Range and identity clients get the file itself.
+    const ranged = await request(bridge.port, '/app.js', { headers: { 'accept-encoding': 'br', range: 'bytes=0-9' } });
+    expect(ranged.status).toBe(206);
+    expect(ranged.body.toString()).toBe(js.slice(0, 10));
+    const plain = await request(bridge.port, '/app.js');
+    expect(plain.body.toString()).toBe(js);
+  });
+
+  it('a precompressed copy that is a symlink out of the root is not used', async () => {
+    const r = await request(bridge.port, '/linked.css', { headers: { 'accept-encoding': 'br' } });
+    expect(r.status).toBe(200);
+    expect(r.body.toString()).not.toContain('not for the client');
+    expect(zlib.brotliDecompressSync(r.body).toString()).toBe(`a { color: blue; }\n`.repeat(200));
   });
 
   it('compress: false sends everything as it is', async () => {

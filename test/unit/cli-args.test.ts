@@ -59,3 +59,19 @@ describe('parseArgs: the ledger', () => {
     }
   });
 });
+
+describe('parseArgs: compression and sendfile (issue 13)', () => {
+  it('compresses unless --no-compress says not to', () => {
+    expect(parseArgs([]).compress).toBe(true);
+    expect(parseArgs(['--no-compress']).compress).toBe(false);
+    expect(parseArgs(['--compress']).compress).toBe(true);
+  });
+
+  it('--sendfile-root PREFIX=DIR, repeatable; a bad one is a usage error naming the flag', () => {
+    expect(parseArgs(['--sendfile-root', '/private=/srv/files', '--sendfile-root', '/dl=/srv/dl']).sendfileRoots).toEqual(['/private=/srv/files', '/dl=/srv/dl']);
+    for (const bad of ['/srv/files', 'private=/srv', '/private=', '/a/../b=/srv']) {
+      expect(() => parseArgs(['--sendfile-root', bad])).toThrow(UsageError);
+      expect(() => parseArgs(['--sendfile-root', bad])).toThrow(/^--sendfile-root/);
+    }
+  });
+});
