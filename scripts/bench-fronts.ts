@@ -94,7 +94,7 @@ export async function startPhpS(paths: Paths): Promise<{ port: number; proc: Pro
 // ---------------------------------------------------------------- nginx
 
 /** The nginx variants, all on Debian's snippets/fastcgi-php.conf. Each gets its own nginx instance. */
-export type NginxVariant = 'plain' | 'keepalive' | 'error-page' | 'seed';
+export type NginxVariant = 'plain' | 'keepalive' | 'error-page' | 'seed' | 'gzip';
 
 function nginxServerBody(variant: NginxVariant, b: Backends, keepalive: number): { upstream: string; locations: string } {
   const php = (extra: string) => `location ~ \\.php$ {
@@ -110,6 +110,12 @@ function nginxServerBody(variant: NginxVariant, b: Backends, keepalive: number):
       return {
         upstream: `upstream php { server unix:${b.fpmSocket}; keepalive ${keepalive}; }`,
         locations: `location / { try_files $uri $uri/ =404; }\n    ${php('fastcgi_keep_conn on;\n      fastcgi_pass php;')}`,
+      };
+    case 'gzip':
+      // Debian's site with gzip on, at fpm-bridge's gzip level (5), for the compression case.
+      return {
+        upstream: 'gzip on; gzip_comp_level 5; gzip_vary on; gzip_types text/html text/css application/json application/javascript;',
+        locations: `location / { try_files $uri $uri/ =404; }\n    ${php(`fastcgi_pass unix:${b.fpmSocket};`)}`,
       };
     case 'error-page':
       // The nginx way to hand PHP's 404 to Node: intercept it and re-run the request in a named location.

@@ -18,6 +18,8 @@ export interface Request {
   bodyBytes?: number;
   /** wrk on any core, not pinned: for multi-process fronts, which need both cores (wrk then shares them). */
   unpinned?: boolean;
+  /** Request headers (Accept-Encoding for the compression case). */
+  headers?: Record<string, string>;
 }
 
 export interface Expect {
@@ -25,6 +27,8 @@ export interface Expect {
   /** Exact body, or only its length. */
   body?: string;
   length?: number;
+  /** The Content-Encoding the answer must have. */
+  encoding?: string;
 }
 
 export interface WrkResult {
@@ -41,6 +45,7 @@ export interface WrkResult {
 export function wrkArgs(url: string, seconds: number, req: Request): string[] {
   const args = [...(req.unpinned ? [] : PIN), 'wrk', `-t${WRK_THREADS}`, `-c${WRK_CONNECTIONS}`, `-d${seconds}s`, '--latency'];
   if (req.method === 'POST') args.push('-s', postScript(req.bodyBytes ?? 0));
+  for (const [name, value] of Object.entries(req.headers ?? {})) args.push('-H', `${name}: ${value}`);
   return [...args, url];
 }
 
@@ -99,7 +104,7 @@ export async function check(port: number, req: Request, expect: Expect): Promise
   const agent = new Agent({ keepAlive: true, maxSockets: 1 });
   try {
     for (let i = 1; i <= 3; i++) {
-      let got: { status: number; body: Buffer };
+      let got: { status: number; body: Buffer; encoding: string | undefined };
       try {
         got = await fetchOnce(agent, port, req);
       } catch (err) {
@@ -114,8 +119,9 @@ export async function check(port: number, req: Request, expect: Expect): Promise
   }
 }
 
-function mismatch({ status, body }: { status: number; body: Buffer }, expect: Expect): string | null {
+function mismatch({ status, body, encoding }: { status: number; body: Buffer; encoding: string | undefined }, expect: Expect): string | null {
   const problems: string[] = [];
+  if (expect.encoding !== undefined && encoding !== expect.encoding) problems.push(`Content-Encoding ${encoding ?? 'none'}, want ${expect.encoding}`);
   if (status !== expect.status) problems.push(`status ${status}, want ${expect.status}`);
   if (expect.body !== undefined && body.toString('latin1') !== expect.body) {
     problems.push(`body ${JSON.stringify(body.subarray(0, 60).toString('latin1'))}, want ${JSON.stringify(expect.body)}`);
@@ -126,15 +132,15 @@ function mismatch({ status, body }: { status: number; body: Buffer }, expect: Ex
 
 const CHECK_TIMEOUT_MS = 10_000;
 
-function fetchOnce(agent: Agent, port: number, req: Request): Promise<{ status: number; body: Buffer }> {
+function fetchOnce(agent: Agent, port: number, req: Request): Promise<{ status: number; body: Buffer; encoding: string | undefined }> {
   return new Promise((resolve, reject) => {
     const payload = req.method === 'POST' ? Buffer.alloc(req.bodyBytes ?? 0, 'a') : null;
     const r = request(
-      { host: '127.0.0.1', port, path: req.path, method: req.method, agent, headers: payload ? { 'content-length': payload.length } : {} },
+      { host: '127.0.0.1', port, path: req.path, method: req.method, agent, headers: { ...req.headers, ...(payload ? { 'content-length': payload.length } : {}) } },
       (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks), encoding: res.headers['content-encoding'] }));
         res.on('error', reject);
       },
     );

@@ -26,7 +26,7 @@ const HELP = `usage: bash scripts/bench [--quick] [--rounds N] [--duration S] [-
   --rounds N           interleaved rounds (default 3; env BENCH_ROUNDS)
   --duration S         seconds of wrk per front and case per round (default 5; env BENCH_DURATION)
   --warmup S           seconds of unmeasured wrk before each measurement (default 1; env BENCH_WARMUP)
-  --cases a,b          only these cases: hello,1mib,static,post,php404,app,cpu,static-w,ledger
+  --cases a,b          only these cases: hello,1mib,static,post,php404,app,gzip,cpu,static-w,ledger
   --nginx-workers N    nginx worker_processes (default auto, as in Debian's nginx.conf; env BENCH_NGINX_WORKERS)
   --no-slow-client     skip the 1 GiB slow-client check
 The report is printed and written to .tmp/bench-<date>.md.`;
@@ -78,7 +78,7 @@ function parseOptions(argv: string[]): Options {
   };
 }
 
-const CASE_IDS = ['hello', '1mib', 'static', 'post', 'php404', 'app', 'cpu', 'static-w', 'ledger'];
+const CASE_IDS = ['hello', '1mib', 'static', 'post', 'php404', 'app', 'gzip', 'cpu', 'static-w', 'ledger'];
 
 function checkedCases(list: string): string[] {
   const ids = list.split(',');
@@ -129,6 +129,13 @@ function buildCases(has: (front: string) => boolean): Case[] {
       rows: [
         { front: 'node', label: 'bare Node http hello (the ceiling)', expect: app },
         { front: 'bridge', label: 'fpm-bridge → app', expect: app },
+      ],
+    },
+    {
+      id: 'gzip', title: 'PHP 100 KiB HTML, gzip (level 5 on both)', req: { method: 'GET', path: '/page100k.php', headers: { 'Accept-Encoding': 'gzip' } }, baseline: 'nginx-gzip',
+      rows: [
+        { front: 'nginx-gzip', label: 'nginx gzip on (gzip_comp_level 5)', expect: { status: 200, encoding: 'gzip' } },
+        { front: 'bridge', label: 'fpm-bridge (compression on by default)', expect: { status: 200, encoding: 'gzip' } },
       ],
     },
     // --workers: the same front as one process and as two workers, wrk unpinned (it shares the two
@@ -187,6 +194,7 @@ function buildFronts(b: Backends, paths: Paths, opts: Options): Front[] {
     nginxFront('nginx', 'plain', b, paths, opts.nginxWorkers),
     nginxFront('nginx-keepalive', 'keepalive', b, paths, opts.nginxWorkers),
     nginxFront('nginx-error-page', 'error-page', b, paths, opts.nginxWorkers),
+    nginxFront('nginx-gzip', 'gzip', b, paths, opts.nginxWorkers),
     b.phpSPort ? nginxFront('nginx-seed', 'seed', b, paths, opts.nginxWorkers) : null,
     b.phpSPort ? persistentFront('php-s', b.phpSPort, procOf('php-S')) : null,
     caddyFront(b, paths),
