@@ -4,6 +4,7 @@
 // and stopped around their own measurements, every round: a front that keeps FastCGI connections open
 // (fpm-bridge, nginx with fastcgi_keep_conn) holds a php-fpm worker per idle connection, so two such
 // fronts alive at once could starve each other of the 4 workers they share.
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { benchTmp, findBinary, freePort, requireBinary, startServer, type Proc } from './bench-procs.ts';
@@ -94,7 +95,7 @@ export async function startPhpS(paths: Paths): Promise<{ port: number; proc: Pro
 // ---------------------------------------------------------------- nginx
 
 /** The nginx variants, all on Debian's snippets/fastcgi-php.conf. Each gets its own nginx instance. */
-export type NginxVariant = 'plain' | 'keepalive' | 'error-page' | 'seed' | 'gzip';
+export type NginxVariant = 'plain' | 'keepalive' | 'error-page' | 'seed' | 'gzip' | 'ssl';
 
 function nginxServerBody(variant: NginxVariant, b: Backends, keepalive: number): { upstream: string; locations: string } {
   const php = (extra: string) => `location ~ \\.php$ {
@@ -117,6 +118,9 @@ function nginxServerBody(variant: NginxVariant, b: Backends, keepalive: number):
         upstream: 'gzip on; gzip_comp_level 5; gzip_vary on; gzip_types text/html text/css application/json application/javascript;',
         locations: `location / { try_files $uri $uri/ =404; }\n    ${php(`fastcgi_pass unix:${b.fpmSocket};`)}`,
       };
+    case 'ssl':
+      // The plain site on HTTPS with HTTP/2 offered (wrk speaks HTTP/1.1 over TLS to both fronts).
+      return { upstream: '', locations: `location / { try_files $uri $uri/ =404; }\n    ${php(`fastcgi_pass unix:${b.fpmSocket};`)}` };
     case 'error-page':
       // The nginx way to hand PHP's 404 to Node: intercept it and re-run the request in a named location.
       return {
@@ -175,7 +179,7 @@ http {
   ${temp}
   ${upstream}
   server {
-    listen 127.0.0.1:${port};
+    listen 127.0.0.1:${port}${variant === 'ssl' ? ` ssl http2;\n    ssl_certificate ${benchCert().cert};\n    ssl_certificate_key ${benchCert().key}` : ''};
     server_name localhost;
     root ${paths.docroot};
     index index.php index.html;
@@ -243,9 +247,22 @@ http://127.0.0.1:${port} {
   };
 }
 
+/** One self-signed certificate for 127.0.0.1, for both HTTPS fronts (made once per run with openssl). */
+let cert: { cert: string; key: string } | undefined;
+export function benchCert(): { cert: string; key: string } {
+  if (cert) return cert;
+  const dir = join(benchTmp(), 'tls');
+  mkdirSync(dir, { recursive: true });
+  const c = { cert: join(dir, 'cert.pem'), key: join(dir, 'key.pem') };
+  execFileSync(requireBinary('openssl', 'openssl'), ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', c.key, '-out', c.cert], { stdio: 'ignore' });
+  cert = c;
+  return c;
+}
+
 /** fpm-bridge on the same pool, with the bench app for the fallback paths, as a user would run it. */
-export function bridgeFront(b: Backends, paths: Paths, workers = 1, ledger?: { on: boolean; nodeBin: string }): Front {
-  const id = ledger ? `bridge-ledger-${ledger.on ? 'on' : 'off'}` : workers > 1 ? `bridge-w${workers}` : 'bridge';
+export function bridgeFront(b: Backends, paths: Paths, workers = 1, extra: { ledger?: { on: boolean; nodeBin: string }; tls?: boolean } = {}): Front {
+  const { ledger, tls = false } = extra;
+  const id = ledger ? `bridge-ledger-${ledger.on ? 'on' : 'off'}` : tls ? 'bridge-tls' : workers > 1 ? `bridge-w${workers}` : 'bridge';
   return {
     id,
     persistent: false,
@@ -256,6 +273,7 @@ export function bridgeFront(b: Backends, paths: Paths, workers = 1, ledger?: { o
         '--root', paths.docroot,
         '--app', paths.app,
         '--listen', `127.0.0.1:${port}`,
+        ...(tls ? ['--cert', benchCert().cert, '--key', benchCert().key] : []),
         '--fpm-connections', String(b.fpmWorkers),
         '--quiet',
         ...(workers > 1 ? ['--workers', String(workers)] : []),

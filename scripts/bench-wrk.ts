@@ -2,6 +2,7 @@
 import { execFile } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
+import { Agent as TlsAgent, request as tlsRequest } from 'node:https';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { benchTmp, findBinary, requireBinary } from './bench-procs.ts';
@@ -20,6 +21,8 @@ export interface Request {
   unpinned?: boolean;
   /** Request headers (Accept-Encoding for the compression case). */
   headers?: Record<string, string>;
+  /** HTTPS (a self-signed certificate: the check does not verify it). */
+  tls?: boolean;
 }
 
 export interface Expect {
@@ -101,7 +104,7 @@ wrk.headers["Content-Type"] = "application/octet-stream"
  * first request right and then leave the connection (or its pooled php-fpm connection) broken.
  */
 export async function check(port: number, req: Request, expect: Expect): Promise<string | null> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const agent = req.tls ? new TlsAgent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: false }) : new Agent({ keepAlive: true, maxSockets: 1 });
   try {
     for (let i = 1; i <= 3; i++) {
       let got: { status: number; body: Buffer; encoding: string | undefined };
@@ -135,7 +138,7 @@ const CHECK_TIMEOUT_MS = 10_000;
 function fetchOnce(agent: Agent, port: number, req: Request): Promise<{ status: number; body: Buffer; encoding: string | undefined }> {
   return new Promise((resolve, reject) => {
     const payload = req.method === 'POST' ? Buffer.alloc(req.bodyBytes ?? 0, 'a') : null;
-    const r = request(
+    const r = (req.tls ? tlsRequest : request)(
       { host: '127.0.0.1', port, path: req.path, method: req.method, agent, headers: { ...req.headers, ...(payload ? { 'content-length': payload.length } : {}) } },
       (res) => {
         const chunks: Buffer[] = [];

@@ -26,7 +26,7 @@ const HELP = `usage: bash scripts/bench [--quick] [--rounds N] [--duration S] [-
   --rounds N           interleaved rounds (default 3; env BENCH_ROUNDS)
   --duration S         seconds of wrk per front and case per round (default 5; env BENCH_DURATION)
   --warmup S           seconds of unmeasured wrk before each measurement (default 1; env BENCH_WARMUP)
-  --cases a,b          only these cases: hello,1mib,static,post,php404,app,gzip,cpu,static-w,ledger
+  --cases a,b          only these cases: hello,1mib,static,post,php404,app,gzip,https,cpu,static-w,ledger
   --nginx-workers N    nginx worker_processes (default auto, as in Debian's nginx.conf; env BENCH_NGINX_WORKERS)
   --no-slow-client     skip the 1 GiB slow-client check
 The report is printed and written to .tmp/bench-<date>.md.`;
@@ -78,7 +78,7 @@ function parseOptions(argv: string[]): Options {
   };
 }
 
-const CASE_IDS = ['hello', '1mib', 'static', 'post', 'php404', 'app', 'gzip', 'cpu', 'static-w', 'ledger'];
+const CASE_IDS = ['hello', '1mib', 'static', 'post', 'php404', 'app', 'gzip', 'https', 'cpu', 'static-w', 'ledger'];
 
 function checkedCases(list: string): string[] {
   const ids = list.split(',');
@@ -138,6 +138,13 @@ function buildCases(has: (front: string) => boolean): Case[] {
         { front: 'bridge', label: 'fpm-bridge (compression on by default)', expect: { status: 200, encoding: 'gzip' } },
       ],
     },
+    {
+      id: 'https', title: 'PHP hello over HTTPS (HTTP/1.1 over TLS; h2 offered)', req: { method: 'GET', path: '/hello.php', tls: true }, baseline: 'nginx-ssl',
+      rows: [
+        { front: 'nginx-ssl', label: 'nginx listen ssl http2', expect: hello },
+        { front: 'bridge-tls', label: 'fpm-bridge --cert --key', expect: hello },
+      ],
+    },
     // --workers: the same front as one process and as two workers, wrk unpinned (it shares the two
     // cores with them; a 2-core machine cannot give each its own).
     {
@@ -195,12 +202,14 @@ function buildFronts(b: Backends, paths: Paths, opts: Options): Front[] {
     nginxFront('nginx-keepalive', 'keepalive', b, paths, opts.nginxWorkers),
     nginxFront('nginx-error-page', 'error-page', b, paths, opts.nginxWorkers),
     nginxFront('nginx-gzip', 'gzip', b, paths, opts.nginxWorkers),
+    nginxFront('nginx-ssl', 'ssl', b, paths, opts.nginxWorkers),
     b.phpSPort ? nginxFront('nginx-seed', 'seed', b, paths, opts.nginxWorkers) : null,
     b.phpSPort ? persistentFront('php-s', b.phpSPort, procOf('php-S')) : null,
     caddyFront(b, paths),
     persistentFront('node', b.nodePort, procOf('node-hello')),
     bridgeFront(b, paths),
     bridgeFront(b, paths, 2),
+    bridgeFront(b, paths, 1, { tls: true }),
     ...ledgerFronts(b, paths),
   ];
   return fronts.filter((f): f is Front => f !== null);
@@ -218,7 +227,7 @@ function ledgerFronts(b: Backends, paths: Paths): Front[] {
     }
     if (!hasSqlite(node)) return [];
   }
-  return [bridgeFront(b, paths, 1, { on: false, nodeBin: node }), bridgeFront(b, paths, 1, { on: true, nodeBin: node })];
+  return [bridgeFront(b, paths, 1, { ledger: { on: false, nodeBin: node } }), bridgeFront(b, paths, 1, { ledger: { on: true, nodeBin: node } })];
 }
 
 // ---------------------------------------------------------------- running it
@@ -267,7 +276,7 @@ async function runRound(round: number, fronts: Front[], cases: Case[], opts: Opt
       if (results.failures.has(key(c.id, front.id))) continue;
       await withFront(front, async ({ port, proc }) => {
         if (front.id === 'bridge') noteIdle(results, proc.pid);
-        const url = `http://127.0.0.1:${port}${c.req.path}`;
+        const url = `${c.req.tls ? 'https' : 'http'}://127.0.0.1:${port}${c.req.path}`;
         await runWrk(url, opts.warmup, c.req);
         // The front's own CPU (all its processes) over the measured run, per request.
         const cpuBefore = front.id.startsWith('bridge') ? cpuMs(proc.pid) : null;
