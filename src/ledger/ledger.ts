@@ -30,6 +30,15 @@ export const DEFAULT_MAX_ROUTES = 2_000;
 export const DEFAULT_FLUSH_MS = 1_000;
 
 const HOUR_MS = 3_600_000;
+const MEMO_SIZE = 10_000;
+const SIDE_INDEX: Record<Side, number> = { php: 0, static: 1, app: 2, 'php→app': 3, 'app→php': 4, declined: 5, bridge: 6 };
+
+interface RouteKey {
+  method: string;
+  route: string;
+  /** `method route`, the key of the bound. */
+  id: string;
+}
 
 /** What the ledger has not managed to write (the admin page and the logs show it). */
 export interface LedgerHealth {
@@ -55,6 +64,8 @@ export class Ledger {
   private readonly logger: Logger;
   private readonly reported = new Set<string>();
   private readonly patterns: RoutePattern[] = [];
+  /** (method, path, claim) → route, so a busy path is collapsed once, not once per request. */
+  private readonly routeMemo = new Map<string, RouteKey>();
   private readonly unsubscribe: Array<() => void> = [];
   private closed = false;
   readonly health: LedgerHealth = { failedBatches: 0, droppedEvents: 0, lastError: null };
@@ -136,14 +147,19 @@ export class Ledger {
     } catch {
       return;
     }
-    if (!this.patterns.some((p) => p.source === pattern.source)) this.patterns.push(pattern);
+    if (this.patterns.some((p) => p.source === pattern.source)) return;
+    this.patterns.push(pattern);
+    this.routeMemo.clear();
   }
 
   /**
    * The route a request counts under, with its method: the path of the claim it matched, or of a
    * known (shadow) pattern, or its own path with ids collapsed.
    */
-  routeOf(e: Pick<RequestEvent, 'method' | 'path' | 'claim'>): { method: string; route: string } {
+  routeOf(e: Pick<RequestEvent, 'method' | 'path' | 'claim'>): RouteKey {
+    const memoKey = `${e.method}\0${e.path ?? ''}\0${e.claim ?? ''}`;
+    const memo = this.routeMemo.get(memoKey);
+    if (memo) return memo;
     let route: string;
     if (e.claim !== null) route = patternPath(e.claim);
     else if (e.path === null) route = BAD_TARGET_ROUTE;
@@ -151,31 +167,42 @@ export class Ledger {
       const p = this.patterns.find((p) => matchesPattern(p, e.method, e.path!));
       route = p ? patternPath(p.source) : collapsePath(e.path);
     }
-    return this.bounded(e.method, route);
+    const key = this.bounded(e.method, route);
+    // Bounded like the routes: a scan of random paths refills it instead of growing it.
+    if (this.routeMemo.size >= MEMO_SIZE) this.routeMemo.clear();
+    this.routeMemo.set(memoKey, key);
+    return key;
   }
 
-  private bounded(method: string, route: string): { method: string; route: string } {
-    const key = method + ' ' + route;
-    if (this.known.has(key)) return { method, route };
-    if (this.known.size >= this.maxRoutes) return { method: '*', route: OVERFLOW_ROUTE };
-    this.known.add(key);
-    return { method, route };
+  private bounded(method: string, route: string): RouteKey {
+    const id = method + ' ' + route;
+    if (this.known.has(id)) return { method, route, id };
+    if (this.known.size >= this.maxRoutes) return { method: '*', route: OVERFLOW_ROUTE, id: '* ' + OVERFLOW_ROUTE };
+    this.known.add(id);
+    return { method, route, id };
   }
 
   private hitCells(events: RequestEvent[]): HitCell[] {
-    const cells = new Map<string, HitCell>();
-    const claimedNow = new Map<string, boolean>();
+    // Route → (hour, side) → cell: no string built per event.
+    const byRoute = new Map<string, { cells: Map<number, HitCell>; claimed: boolean }>();
+    const out: HitCell[] = [];
     for (const e of events) {
       const side = sideOf(e);
-      const { method, route } = this.routeOf(e);
+      const { method, route, id } = this.routeOf(e);
       const hour = Math.floor(e.startedAt / HOUR_MS);
-      const key = `${method} ${route}\0${hour}\0${side}`;
-      let cell = cells.get(key);
+      let r = byRoute.get(id);
+      if (!r) {
+        r = { cells: new Map(), claimed: false };
+        byRoute.set(id, r);
+      }
+      r.claimed = e.claim !== null;
+      const cellKey = hour * 8 + SIDE_INDEX[side];
+      let cell = r.cells.get(cellKey);
       if (!cell) {
         cell = { method, route, claimed: false, hour, side, count: 0, statuses: [0, 0, 0, 0, 0], durations: emptyHistogram(), firstMs: e.startedAt, lastMs: e.startedAt };
-        cells.set(key, cell);
+        r.cells.set(cellKey, cell);
+        out.push(cell);
       }
-      claimedNow.set(`${method} ${route}`, e.claim !== null);
       cell.count++;
       const cls = Math.min(5, Math.max(1, Math.floor(e.status / 100)));
       cell.statuses[cls - 1]!++;
@@ -183,8 +210,8 @@ export class Ledger {
       if (e.startedAt < cell.firstMs) cell.firstMs = e.startedAt;
       if (e.startedAt > cell.lastMs) cell.lastMs = e.startedAt;
     }
-    for (const cell of cells.values()) cell.claimed = claimedNow.get(`${cell.method} ${cell.route}`) ?? false;
-    return [...cells.values()];
+    for (const r of byRoute.values()) for (const cell of r.cells.values()) cell.claimed = r.claimed;
+    return out;
   }
 
   private shadowCells(events: ShadowEvent[]): { cells: ShadowCell[]; streaks: StreakChange[] } {

@@ -157,6 +157,22 @@ describe.skipIf(!available)(`the ledger in SQLite${SKIP}`, () => {
     expect(r.shadow).toMatchObject({ failed: 1, streak: 1, readyToClaim: false });
   });
 
+  it('learns a shadow pattern from its events: later requests of that route count under it', () => {
+    const file = fresh();
+    const ledger = new Ledger(new LedgerStore(file), { logger: recordingLogger(), flushMs: 60_000 });
+    ledger.record(event({ path: '/packages/yay' }));
+    ledger.flush();
+    ledger.recordShadow(shadow({}));
+    ledger.flush();
+    ledger.record(event({ path: '/packages/yay' }));
+    ledger.record(event({ path: '/packages/pacman' }));
+    ledger.close();
+    const store = new LedgerStore(file, { readonly: true });
+    const routes = readReport(store, T0 - 1, T0 + 1).routes.map((r) => `${r.route} ${r.requests}`);
+    store.close();
+    expect(routes.sort()).toEqual(['/packages/:name 2', '/packages/yay 1']);
+  });
+
   it('refuses a file that is not a ledger, naming it', () => {
     const file = join(dir, 'corrupt.sqlite');
     writeFileSync(file, 'this is not a database, just text that is long enough to look like a header.....\n'.repeat(100));
