@@ -5,12 +5,13 @@ import { toNodeListener } from '../app/app-module.ts';
 import { AppWatchdog } from '../app/app-watchdog.ts';
 import { parseAddress } from '../fastcgi/address.ts';
 import { FcgiClient } from '../fastcgi/client.ts';
+import { FcgiPools, parsePoolSpec, type FcgiBackend } from '../fastcgi/pool-set.ts';
 import type { Param } from '../fastcgi/name-value.ts';
 import { compressResponse } from '../http/compress-response.ts';
 import { failedStatus, sendError } from '../http/error-response.ts';
 import { MemoryBudget } from '../http/request-body.ts';
 import { SpoolDir } from '../http/spool.ts';
-import { silentLogger, type ServedBy } from '../log/logger.ts';
+import { silentLogger, type Logger, type ServedBy } from '../log/logger.ts';
 import { cachedLookup } from '../route/cached-lookup.ts';
 import { confinedLookup, fsLookup } from '../route/file-lookup.ts';
 import { PatternList } from '../route/claim-pattern.ts';
@@ -30,7 +31,7 @@ export interface Bridge {
   handle(req: IncomingMessage, res: ServerResponse): void;
   /** Closes the php-fpm connections (busy ones once their request ends). */
   close(): Promise<void>;
-  readonly client: FcgiClient;
+  readonly client: FcgiBackend;
   /** One event per finished request (see request-event.ts): subscribe for logs, the ledger, metrics. */
   readonly events: RequestEvents;
 }
@@ -79,15 +80,7 @@ export function createBridge(options: BridgeOptions): Bridge {
       serverName: options.serverName,
       extra: [...(sendfile ? sendfile.params() : []), ...(options.params ?? [])].map(([k, v]): Param => [toByteString(k), toByteString(v)]),
     },
-    client: new FcgiClient({
-      address: parseAddress(options.fpm),
-      maxConnections: options.fpmConnections ?? DEFAULTS.fpmConnections,
-      maxQueue: options.fpmQueue ?? DEFAULTS.fpmQueue,
-      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
-      responseTimeoutMs: options.responseTimeoutMs ?? DEFAULTS.responseTimeoutMs,
-      idleTimeoutMs: options.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
-      queueTimeoutMs: options.fpmQueueTimeoutMs ?? DEFAULTS.fpmQueueTimeoutMs,
-    }),
+    client: fpmBackend(options, logger),
     fpmRestarting: options.fpmRestarting,
     sendTimeoutMs: options.sendTimeoutMs ?? DEFAULTS.sendTimeoutMs,
   };
@@ -173,4 +166,25 @@ export function createBridge(options: BridgeOptions): Bridge {
     parts.bodyLimits.spool.close();
   };
   return { handle, close, client: parts.client, events };
+}
+
+/** One php-fpm pool (`fpm: 'addr'`), or several balanced with passive health (`fpm: ['a', 'b weight=2']`). */
+function fpmBackend(options: BridgeOptions, logger: Logger): FcgiBackend {
+  const specs = typeof options.fpm === 'string' ? [options.fpm] : [...options.fpm];
+  const clientFor = (address: string) =>
+    new FcgiClient({
+      address: parseAddress(address),
+      maxConnections: options.fpmConnections ?? DEFAULTS.fpmConnections,
+      maxQueue: options.fpmQueue ?? DEFAULTS.fpmQueue,
+      connectTimeoutMs: options.connectTimeoutMs ?? DEFAULTS.connectTimeoutMs,
+      responseTimeoutMs: options.responseTimeoutMs ?? DEFAULTS.responseTimeoutMs,
+      idleTimeoutMs: options.idleTimeoutMs ?? DEFAULTS.idleTimeoutMs,
+      queueTimeoutMs: options.fpmQueueTimeoutMs ?? DEFAULTS.fpmQueueTimeoutMs,
+    });
+  if (specs.length === 1 && !/\s/.test(specs[0]!.trim())) return clientFor(specs[0]!.trim());
+  const members = specs.map((spec) => {
+    const { address, weight } = parsePoolSpec(spec);
+    return { client: clientFor(address), weight };
+  });
+  return new FcgiPools(members, (pool, state, why) => (state === 'down' ? logger.warn(`php-fpm pool ${pool} is down: ${why}`) : logger.info(`php-fpm pool ${pool} is up: ${why}`)));
 }

@@ -6,8 +6,12 @@ import type { Logger } from '../log/logger.ts';
 
 /** Everything a bridge can be told; the CLI flags map onto these one to one. */
 export interface BridgeOptions extends ServerLimits {
-  /** php-fpm's address: a unix socket path, `host:port` or a port. */
-  fpm: string;
+  /**
+   * php-fpm's address: a unix socket path, `host:port` or a port. Several (`['a.sock', '10.0.0.2:9000
+   * weight=2']`): balanced by least outstanding requests, a pool that cannot be reached is skipped
+   * for a while and its requests go to the others (fastcgi/pool-set.ts).
+   */
+  fpm: string | readonly string[];
   /** Document root (nginx `root`, `php -S -t`). */
   root: string;
   /** The new backend. Without it the bridge is a plain front for PHP, like nginx. */

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NodeListener } from '../app/app-module.ts';
 import type { AppWatchdog } from '../app/app-watchdog.ts';
-import type { FcgiClient } from '../fastcgi/client.ts';
+import type { FcgiBackend } from '../fastcgi/pool-set.ts';
 import type { BodyLimits, BufferedBody } from '../http/request-body.ts';
 import type { Logger, ServedBy } from '../log/logger.ts';
 import type { ServerParams } from '../php/cgi-params.ts';
@@ -46,7 +46,7 @@ export type Step = (ctx: RequestContext) => StepResult | Promise<StepResult>;
 export interface BridgeParts {
   logger: Logger;
   app: NodeListener | null;
-  client: FcgiClient;
+  client: FcgiBackend;
   bodyLimits: BodyLimits;
   watchdog: AppWatchdog | null;
   trustProxy: ((addr: string, i: number) => boolean) | undefined;

@@ -5,6 +5,7 @@
 import { AggregatorRegistry, Registry } from 'prom-client';
 import type { Bridge } from '../bridge/create-bridge.ts';
 import { formatAddress, parseAddress } from '../fastcgi/address.ts';
+import { FcgiPools, parsePoolSpec } from '../fastcgi/pool-set.ts';
 import { listenAdmin, type AdminHandler, type AdminServer } from '../http/admin-server.ts';
 import type { ListenAddress } from '../http/listen.ts';
 import type { Logger } from '../log/logger.ts';
@@ -18,8 +19,9 @@ export interface Admin {
 }
 
 /** The php-fpm pools as the admin side checks them. */
-export function fpmTargets(config: CliConfig, address: string): FpmTarget[] {
-  return [{ address: formatAddress(parseAddress(address)), pingPath: config.fpmPingPath, statusPath: config.fpmStatusPath }];
+export function fpmTargets(config: CliConfig, address: string | readonly string[]): FpmTarget[] {
+  const specs = typeof address === 'string' ? [address] : address;
+  return specs.map((spec) => ({ address: formatAddress(parseAddress(parsePoolSpec(spec).address)), pingPath: config.fpmPingPath, statusPath: config.fpmStatusPath }));
 }
 
 /**
@@ -75,8 +77,13 @@ export async function startAdmin(
  * In a serving process (one process, or a worker) with --admin-listen: the bridge's metrics. A worker
  * hands them to the primary's scrapes; one process serves them itself.
  */
-export function serveMetricsFrom(bridge: Bridge, address: string, worker: string | null): { registry: Registry; close(): void } {
-  const metrics = bridgeMetrics(bridge.events, [{ name: formatAddress(parseAddress(address)), stats: () => bridge.client.stats }], worker ?? '0');
+export function serveMetricsFrom(bridge: Bridge, address: string | readonly string[], worker: string | null): { registry: Registry; close(): void } {
+  // Several pools: each with its own connections and queue; one: the bridge's client.
+  const pools =
+    bridge.client instanceof FcgiPools
+      ? bridge.client.pools.map((p) => ({ name: p.name, stats: () => p.client.stats }))
+      : [{ name: formatAddress(parseAddress(typeof address === 'string' ? address : parsePoolSpec(address[0]!).address)), stats: () => bridge.client.stats }];
+  const metrics = bridgeMetrics(bridge.events, pools, worker ?? '0');
   if (worker !== null) {
     AggregatorRegistry.setRegistries([metrics.registry]);
     // Constructing one installs the worker's answer to the primary's requests.

@@ -10,6 +10,7 @@ import { parseListen, SERVER_DEFAULTS, type ListenAddress } from '../http/listen
 import { DEFAULT_LEDGER } from '../ledger/ledger-file.ts';
 import { parsePattern } from '../route/claim-pattern.ts';
 import { parseRewrite } from '../route/rewrite.ts';
+import { parsePoolSpec } from '../fastcgi/pool-set.ts';
 import { SendfileRoots } from '../static/sendfile.ts';
 import { flagsOnCommandLine, readConfigFile, type ConfigValues } from './config-file.ts';
 import { closest } from './suggest.ts';
@@ -32,8 +33,10 @@ export interface CliConfig {
   open: boolean;
   /** `--log-format text|json`. */
   logFormat: 'text' | 'json';
-  /** A php-fpm to use; undefined: fpm-bridge spawns its own. */
+  /** A php-fpm to use (the first --fpm); undefined: fpm-bridge spawns its own. */
   fpm: string | undefined;
+  /** Every --fpm, in order (`ADDRESS` or `ADDRESS weight=N`): several are balanced (fastcgi/pool-set.ts). */
+  fpmPools: string[];
   /** For the spawned php-fpm: `--php-fpm-bin`, `--php-ini K=V`, `--php-fpm-conf FILE`. */
   phpFpmBin: string | undefined;
   phpIni: Array<[string, string]>;
@@ -267,9 +270,16 @@ export function parseArgs(argv: readonly string[]): CliConfig {
     const v = a[name] as string | string[] | undefined;
     return v === undefined ? [] : Array.isArray(v) ? v : [v];
   };
-  const fpm = one('fpm');
+  const fpmPools = many('fpm').map((spec) => {
+    try {
+      parseAddress(parsePoolSpec(spec).address);
+    } catch (err) {
+      throw new UsageError(`${flag('fpm')} ${spec}: ${(err as Error).message}`);
+    }
+    return spec.trim();
+  });
+  const fpm = fpmPools.length > 0 ? parsePoolSpec(fpmPools[0]!).address : undefined;
   if (fpm) {
-    parsed('fpm', parseAddress, null);
     const clash = SPAWN_FLAGS.find((f) => a[f] !== undefined && a[f] !== false);
     if (clash) throw new UsageError(`${flag(clash)} configures the php-fpm fpm-bridge starts; with --fpm you run php-fpm yourself (drop one of them)`);
   }
@@ -317,6 +327,7 @@ export function parseArgs(argv: readonly string[]): CliConfig {
     open: Boolean(a.open),
     logFormat: parsed('log-format', parseLogFormat, 'text'),
     fpm,
+    fpmPools,
     phpFpmBin: one('php-fpm-bin'),
     phpIni,
     phpFpmConf: one('php-fpm-conf'),

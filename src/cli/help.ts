@@ -72,7 +72,9 @@ The spawned php-fpm:
                            start_with_request=trigger, client 127.0.0.1:9003 (--php-ini xdebug.* wins)
 
 A php-fpm of your own:
-  --fpm <addr>             its address: a unix socket path (/run/php/php8.2-fpm.sock) or host:port
+  --fpm <addr>             its address: a unix socket path (/run/php/php8.2-fpm.sock) or host:port;
+                           repeatable ('10.0.0.2:9000 weight=2'): several pools, least outstanding
+                           requests first, one that cannot be reached skipped until it answers again
 
 Times <t> are 500ms, 5s, 2m, 1h (plain numbers are seconds); 0 turns any timeout off.
 

@@ -13,8 +13,8 @@ import type { PhpBackend } from './php-backend.ts';
 export const WORKER_ENV = 'FPM_BRIDGE_WORKER';
 
 export interface WorkerShare {
-  /** php-fpm's address, as for --fpm. */
-  fpm: string;
+  /** php-fpm's address, as for --fpm (several pools: each --fpm). */
+  fpm: string | readonly string[];
   /** The connections this worker may open: its part of the total, so the sum stays within the pool. */
   connections: number;
   /** Its slot, 0..N-1 (a replacement takes the slot of the one it replaces). */

@@ -1,5 +1,6 @@
 import { STATUS_CODES, type ServerResponse } from 'node:http';
-import type { FcgiClient, RequestHandle } from '../fastcgi/client.ts';
+import type { RequestHandle } from '../fastcgi/client.ts';
+import type { FcgiBackend } from '../fastcgi/pool-set.ts';
 import type { FcgiError } from '../fastcgi/errors.ts';
 import type { RequestBody } from '../fastcgi/connection.ts';
 import { ownMethods, type ResponseMethods } from '../http/response-methods.ts';
@@ -45,7 +46,7 @@ export interface PhpRequestOptions {
  * rest from a spool file, so the worker is free when PHP is done (see PhpBody). Memory stays bounded
  * whatever the size.
  */
-export function runPhp(client: FcgiClient, res: ServerResponse, opts: PhpRequestOptions): Promise<PhpOutcome> {
+export function runPhp(client: FcgiBackend, res: ServerResponse, opts: PhpRequestOptions): Promise<PhpOutcome> {
   return new Promise((resolve) => {
     const parser = new CgiHeaderParser();
     const sendTimeoutMs = opts.sendTimeoutMs ?? SEND_TIMEOUT_MS;
