@@ -2,7 +2,7 @@
 // metrics. --workers: each worker keeps its metrics and the primary, which holds the admin listener,
 // sums them on each scrape (prom-client's AggregatorRegistry asks every worker over the cluster
 // channel), adding what only it knows: whether php-fpm answers, php-fpm's status page.
-import { AggregatorRegistry, Registry } from 'prom-client';
+import { AggregatorRegistry, Gauge, Registry } from 'prom-client';
 import type { Bridge } from '../bridge/create-bridge.ts';
 import { formatAddress, parseAddress } from '../fastcgi/address.ts';
 import { FcgiPools, parsePoolSpec } from '../fastcgi/pool-set.ts';
@@ -90,6 +90,29 @@ export function serveMetricsFrom(bridge: Bridge, address: string | readonly stri
     new AggregatorRegistry();
   }
   return metrics;
+}
+
+/**
+ * The ledger's failures, read at scrape time: batches that could not be written and the requests
+ * in them (a healthy ledger shows 0). Summed over workers like the other metrics.
+ */
+export function ledgerMetrics(registry: Registry, health: () => { failedBatches: number; droppedEvents: number }): void {
+  new Gauge({
+    name: 'fpm_bridge_ledger_failed_batches',
+    help: 'Batches of the ledger that could not be written since start-up (the log says why)',
+    registers: [registry],
+    collect() {
+      this.set(health().failedBatches);
+    },
+  });
+  new Gauge({
+    name: 'fpm_bridge_ledger_dropped_requests',
+    help: 'Requests the ledger missed because their batch could not be written, since start-up',
+    registers: [registry],
+    collect() {
+      this.set(health().droppedEvents);
+    },
+  });
 }
 
 /** In a worker, from its start: answer the primary's scrapes (with nothing until the bridge is up). */

@@ -274,6 +274,7 @@ async function main(argv: readonly string[]): Promise<number> {
   }
   let admin: Admin | undefined;
   const metrics = admins ? admins.serveMetricsFrom(bridge, php.address, share ? String(share.slot) : null) : undefined;
+  if (metrics && admins && ledger) admins.ledgerMetrics(metrics.registry, () => ledger.health);
   if (config.adminListen && admins && metrics && !share) {
     try {
       admin = await admins.startAdmin(config.adminListen, admins.fpmTargets(config, php.address), metrics.registry, false, logger, ledgerPages);

@@ -112,6 +112,38 @@ describe.skipIf(!available)('the ledger through the command', () => {
     expect(table.stdout).toMatch(new RegExp(`^GET /packages/:id\\s+${afterKill}\\s+100%\\s+0%`, 'm'));
   }, 120_000);
 
+  it('--admin-listen serves /ledger and /ledger.json from the file, and the ledger\'s failures in /metrics', async () => {
+    const file = join(dir, 'admin', 'ledger.sqlite');
+    const s = await serving(['--ledger', file, '--admin-listen', '127.0.0.1:0']);
+    await until(() => /admin (http:\/\/\S+) \(healthz, readyz, metrics, ledger\)/.test(s.out.stderr), 'the admin line');
+    const admin = /admin (http:\/\/\S+) /.exec(s.out.stderr)![1]!;
+    await get(`${s.url}packages/7`, 4);
+    let data: ReportData | undefined;
+    for (let i = 0; i < 50 && data?.totals.requests !== 4; i++) {
+      await sleep(200);
+      data = (await (await fetch(`${admin}ledger.json?since=1h`)).json()) as ReportData;
+    }
+    expect(data!.routes[0]).toMatchObject({ route: '/packages/:id', requests: 4, sides: { php: 4 } });
+    const page = await fetch(`${admin}ledger`);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(await page.text()).toContain('<code>GET /packages/:id</code>');
+    const metrics = await (await fetch(`${admin}metrics`)).text();
+    expect(metrics).toMatch(/^fpm_bridge_ledger_failed_batches 0$/m);
+    expect(metrics).toMatch(/^fpm_bridge_ledger_dropped_requests 0$/m);
+    s.child.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+  }, 90_000);
+
+  it('--workers 2: every worker writes its batches to the one file, nothing lost on a stop', async () => {
+    const file = join(dir, 'workers', 'ledger.sqlite');
+    const s = await serving(['--ledger', file, '--workers', '2']);
+    // Separate connections, so both workers get some.
+    await Promise.all(Array.from({ length: 4 }, () => get(`${s.url}w/1`, 10)));
+    s.child.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+    expect(countIn(file)).toBe(40);
+  }, 90_000);
+
   it('the default file is .fpm-bridge/ledger.sqlite under the working directory; --no-ledger writes none', async () => {
     const cwd = join(dir, 'cwd');
     mkdirSync(cwd);
