@@ -198,8 +198,9 @@ export function describeLoadError(err: unknown): { text: string } {
     return { text: indent(cause.stack.split('\n    at ')[0]!) };
   }
   if (cause instanceof Error) {
-    // A throw at the module's top level, a missing import, a bad export: the stack without the loader's frames.
-    const lines = (cause.stack ?? `${cause.name}: ${cause.message}`).split('\n').filter((l) => !/\(node:|at node:|\/node_modules\/tsx\/|\/src\/app\/(?:load-app|app-reloader)\.ts:/.test(l));
+    // A throw at the module's top level, a missing import, a bad export: the stack without the loader's
+    // frames (ours from src/ when run from sources, dist/ when run as the built command).
+    const lines = (cause.stack ?? `${cause.name}: ${cause.message}`).split('\n').filter((l) => !/\(node:|at node:|\/node_modules\/tsx\/|\/(?:src|dist)\/app\/(?:load-app|app-reloader)\.(?:ts|js):/.test(l));
     return { text: indent(lines.join('\n')) };
   }
   return { text: indent(String(cause)) };
