@@ -139,7 +139,8 @@ export function http1View(req2: Http2ServerRequest, res2: Http2ServerResponse): 
   };
   own.cork = () => {};
   own.uncork = () => {};
-  own.writeContinue = () => {};
+  // Expect: 100-continue over h2: the 100 goes out on the stream (the gate decides whether).
+  own.writeContinue = () => res2.writeContinue();
   Object.defineProperties(res, {
     headersSent: { get: () => headSent, configurable: true },
     writableEnded: { get: () => ended, configurable: true },
@@ -153,6 +154,17 @@ export function http1View(req2: Http2ServerRequest, res2: Http2ServerResponse): 
   res2.on('finish', () => {
     finished = true;
     res.emit('finish');
+  });
+  // Our side is complete while the client may still be sending (a 413, a 401 before the upload was
+  // read, Expect: 100-continue refused): RST_STREAM NO_ERROR asks it to stop (RFC 9113 8.1), as
+  // nginx does. Left open, the stream waited for a body that never came and held one of the
+  // session's streams (res2's own 'finish' waits for the stream to close). Node closes such a stream
+  // itself only if it was never read from.
+  stream.once('finish', () => {
+    if (stream.endAfterHeaders || req.complete) return;
+    setImmediate(() => {
+      if (!stream.destroyed && !req.complete) stream.close(constants.NGHTTP2_NO_ERROR);
+    });
   });
   res2.on('close', () => res.emit('close'));
   res2.on('error', () => {});

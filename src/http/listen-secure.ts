@@ -3,8 +3,8 @@ import { createSecureServer, type Http2ServerRequest, type Http2ServerResponse, 
 import type { Socket } from 'node:net';
 import { sendError } from './error-response.ts';
 import { http1View } from './h2-compat.ts';
-import { refuseRequest } from './validate-request.ts';
-import { bindTo, checkingInterval, SERVER_DEFAULTS, tooManyHeaders, type ListenAddress, type Listening, type ServerLimits } from './listen.ts';
+import { bindTo, checkingInterval, SERVER_DEFAULTS, type ListenAddress, type Listening, type ServerLimits } from './listen.ts';
+import { refuseConnect, requestGate } from './request-gate.ts';
 
 /** A certificate chain and its key (PEM). */
 export interface TlsCredentials {
@@ -56,7 +56,7 @@ export function listenSecure(handler: (req: IncomingMessage, res: ServerResponse
     maxSessionMemory: H2_LIMITS.maxSessionMemory,
   };
   const server = createSecureServer(options);
-  let draining = false;
+  const gate = requestGate(handler, { maxHeaders, maxBody: limits.maxBody });
   // HTTP/1.1 connections are run by Node's http server code, which reads these from the server.
   Object.assign(server, {
     maxHeaderSize,
@@ -67,16 +67,11 @@ export function listenSecure(handler: (req: IncomingMessage, res: ServerResponse
     connectionsCheckingInterval: checkingInterval(headerTimeoutMs),
   });
 
-  server.on('request', (req2: Http2ServerRequest | IncomingMessage, res2: Http2ServerResponse | ServerResponse) => {
-    if (!('stream' in req2)) {
-      if (tooManyHeaders(req2, res2 as ServerResponse, maxHeaders) || refused(req2, res2 as ServerResponse)) return;
-      // Closing: this response is the connection's last (as in listen.ts).
-      if (draining) (res2 as ServerResponse).shouldKeepAlive = false;
-      handler(req2, res2 as ServerResponse);
-      return;
-    }
+  // One path for HTTP/1.1 and h2, and for 'checkContinue' (Expect: 100-continue), which Node emits
+  // for both instead of 'request' once it has a listener (without one it sends every such client a 100).
+  const onRequest = (expectsContinue: boolean) => (req2: Http2ServerRequest | IncomingMessage, res2: Http2ServerResponse | ServerResponse) => {
+    if (!('stream' in req2)) return gate.admit(req2, res2 as ServerResponse, expectsContinue);
     const { req, res } = http1View(req2, res2 as Http2ServerResponse);
-    if (tooManyHeaders(req, res, maxHeaders) || refused(req, res)) return;
     // nghttp2 only advertises SETTINGS_MAX_HEADER_LIST_SIZE; the bound is kept here, counted as
     // RFC 9113 6.5.2 does (name + value + 32 per field), the same 431 as HTTP/1.1.
     if (headerListSize(req2.rawHeaders) > maxHeaderSize) {
@@ -84,8 +79,12 @@ export function listenSecure(handler: (req: IncomingMessage, res: ServerResponse
       sendError(res, 431, `header list larger than ${maxHeaderSize} bytes`);
       return;
     }
-    handler(req, res);
-  });
+    gate.admit(req, res, expectsContinue);
+  };
+  server.on('request', onRequest(false));
+  server.on('checkContinue', onRequest(true));
+  // HTTP/1.1 hands CONNECT over as a socket (dropped unanswered without a listener), h2 as a response.
+  server.on('connect', refuseConnect);
 
   // h2 sessions: closed when idle for keepAliveTimeoutMs (nginx's keepalive_timeout for h2), never
   // while a stream is open (a long PHP stream or a slow upload has its own timeouts).
@@ -120,7 +119,7 @@ export function listenSecure(handler: (req: IncomingMessage, res: ServerResponse
     url,
     close: () =>
       new Promise((done) => {
-        draining = true;
+        gate.drain();
         // h2: GOAWAY, running streams finish. h1: idle kept-alive connections closed as they free up.
         for (const s of sessions) s.close();
         const sweep = setInterval(closeIdleH1, 100);
@@ -142,13 +141,4 @@ function headerListSize(raw: readonly string[]): number {
   let size = 0;
   for (let i = 0; i + 1 < raw.length; i += 2) size += raw[i]!.length + raw[i + 1]!.length + 32;
   return size;
-}
-
-/** The plain listener's request checks (listen.ts), with the same answer. */
-function refused(req: IncomingMessage, res: ServerResponse): boolean {
-  const refusal = refuseRequest(req);
-  if (!refusal) return false;
-  req.resume();
-  sendError(res, refusal.status, refusal.reason, { connection: 'close' });
-  return true;
 }

@@ -1,10 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Http2SecureServer } from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
-import { sendError } from './error-response.ts';
-import { BodyTooLargeError, declaredTooLarge } from './request-body.ts';
-import { refuseRequest } from './validate-request.ts';
+import { refuseConnect, requestGate } from './request-gate.ts';
 
 export interface ListenAddress {
   host: string;
@@ -73,8 +70,7 @@ export function checkingInterval(headerTimeoutMs: number): number {
 export function listen(handler: (req: IncomingMessage, res: ServerResponse) => void, at: ListenAddress, limits: ServerLimits = {}): Promise<Listening> {
   const maxHeaders = limits.maxHeaders ?? SERVER_DEFAULTS.maxHeaders;
   const headerTimeoutMs = limits.headerTimeoutMs ?? SERVER_DEFAULTS.headerTimeoutMs;
-  /** Set by close(): responses from then on say Connection: close, so kept-alive clients move on. */
-  let draining = false;
+  const gate = requestGate(handler, { maxHeaders, maxBody: limits.maxBody });
   const server = createServer(
     {
       maxHeaderSize: limits.maxHeaderSize ?? SERVER_DEFAULTS.maxHeaderSize,
@@ -85,51 +81,11 @@ export function listen(handler: (req: IncomingMessage, res: ServerResponse) => v
       keepAliveTimeout: limits.keepAliveTimeoutMs ?? SERVER_DEFAULTS.keepAliveTimeoutMs,
       connectionsCheckingInterval: checkingInterval(headerTimeoutMs),
     },
-    onRequest,
+    (req, res) => gate.admit(req, res, false),
   );
-  /** True when the request was answered here: too many header fields, or a shape nginx refuses too. */
-  function refused(req: IncomingMessage, res: ServerResponse): boolean {
-    // Node parses past maxHeadersCount but keeps only that many in req.headers, silently. One more
-    // than the limit is kept, so "too many" is seen and refused rather than truncated.
-    if (req.rawHeaders.length > 2 * maxHeaders) {
-      req.resume();
-      sendError(res, 431, `more than ${maxHeaders} header fields`, { connection: 'close' });
-      return true;
-    }
-    const refusal = refuseRequest(req);
-    if (refusal) {
-      req.resume();
-      sendError(res, refusal.status, refusal.reason, { connection: 'close' });
-      return true;
-    }
-    return false;
-  }
-  function onRequest(req: IncomingMessage, res: ServerResponse): void {
-    if (refused(req, res)) return;
-    if (draining) res.shouldKeepAlive = false;
-    handler(req, res);
-  }
-  const maxBody = limits.maxBody;
-  if (maxBody !== undefined) {
-    server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => {
-      if (refused(req, res)) return;
-      if (declaredTooLarge(req, maxBody)) {
-        sendError(res, 413, new BodyTooLargeError(maxBody).message, { connection: 'close' });
-        return;
-      }
-      res.writeContinue();
-      if (draining) res.shouldKeepAlive = false;
-      handler(req, res);
-    });
-  }
+  server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) => gate.admit(req, res, true));
   server.maxHeadersCount = maxHeaders + 1;
-  // CONNECT asks for a tunnel. Without a 'connect' listener Node drops the socket with no answer;
-  // the bridge is no proxy: 501, as for any method it does not implement (nginx 1.22 answers 400).
-  server.on('connect', (_req: IncomingMessage, socket: Duplex) => {
-    const body = 'CONNECT is not supported: fpm-bridge is not a proxy\n';
-    socket.on('error', () => {});
-    socket.end(`HTTP/1.1 501 Not Implemented\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
-  });
+  server.on('connect', refuseConnect);
   return bindTo(server, at, 'http').then(({ port, url }) => ({
     server,
     port,
@@ -137,7 +93,7 @@ export function listen(handler: (req: IncomingMessage, res: ServerResponse) => v
     closeAll: () => server.closeAllConnections(),
     close: () =>
       new Promise((done) => {
-        draining = true;
+        gate.drain();
         // Kept-alive connections that finish their response later are idle from then on, but
         // Node only closes the ones idle right now: sweep until the last one has gone.
         const sweep = setInterval(() => server.closeIdleConnections(), 100);
@@ -162,15 +118,4 @@ export function bindTo(server: Server | Http2SecureServer, at: ListenAddress, sc
       resolve({ port, url: `${scheme}://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}/` });
     });
   });
-}
-
-/**
- * Node parses past maxHeadersCount but keeps only that many in req.headers, silently. One more than
- * the limit is kept, so "too many" is seen and refused with 431 (true) rather than truncated.
- */
-export function tooManyHeaders(req: IncomingMessage, res: ServerResponse, maxHeaders: number): boolean {
-  if (req.rawHeaders.length <= 2 * maxHeaders) return false;
-  req.resume();
-  sendError(res, 431, `more than ${maxHeaders} header fields`, { connection: 'close' });
-  return true;
 }
