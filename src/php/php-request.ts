@@ -3,6 +3,7 @@ import type { RequestHandle } from '../fastcgi/client.ts';
 import type { FcgiBackend } from '../fastcgi/pool-set.ts';
 import type { FcgiError } from '../fastcgi/errors.ts';
 import type { RequestBody } from '../fastcgi/connection.ts';
+import { clientGone, whenClientGone } from '../http/client-gone.ts';
 import { ownMethods, type ResponseMethods } from '../http/response-methods.ts';
 import { CgiHeaderError, CgiHeaderParser, type CgiHead } from './cgi-response.ts';
 import { CUT, cut, PhpBody } from './php-body.ts';
@@ -47,6 +48,9 @@ export interface PhpRequestOptions {
  * whatever the size.
  */
 export function runPhp(client: FcgiBackend, res: ServerResponse, opts: PhpRequestOptions): Promise<PhpOutcome> {
+  // A client already gone (it left while its body was read or the docroot was looked up): PHP never
+  // runs for it, as nginx starts no upstream request for a closed client.
+  if (clientGone(res)) return Promise.resolve({ kind: 'aborted' });
   return new Promise((resolve) => {
     const parser = new CgiHeaderParser();
     const sendTimeoutMs = opts.sendTimeoutMs ?? SEND_TIMEOUT_MS;
@@ -60,15 +64,16 @@ export function runPhp(client: FcgiBackend, res: ServerResponse, opts: PhpReques
     /** Once committed: the body on its way out. */
     let body: PhpBody | null = null;
     let settled = false;
+    let unwatch = (): void => {};
     let stderrRest = '';
     const settle = (o: PhpOutcome) => {
       if (settled) return;
       settled = true;
-      res.off('close', onClientClose);
+      unwatch();
       resolve(o);
     };
+    /** The client left: a request still queued for a php-fpm connection is dropped and never runs. */
     const onClientClose = () => {
-      if (res.writableFinished) return;
       handle.abort();
       settle(body?.failure ? { kind: 'aborted', reason: body.failure } : { kind: 'aborted' });
     };
@@ -76,7 +81,7 @@ export function runPhp(client: FcgiBackend, res: ServerResponse, opts: PhpReques
       handle.abort();
       settle({ kind: 'failed', status: 502, reason });
     };
-    /** An invalid Content-Length PHP sent, dropped: worth a warning if nothing worse happened. */
+    /** What was fixed up in PHP's head (an invalid Content-Length, an X-Accel-Redirect): a warning if nothing worse happened. */
     let invalidNote: string | undefined;
     const sentWith = (found: string | undefined) => {
       const problem = found ?? invalidNote;
@@ -103,7 +108,7 @@ export function runPhp(client: FcgiBackend, res: ServerResponse, opts: PhpReques
         // Node refused a header the parser let through: never a crash, a 502 like any bad header.
         return failHeader(`bad header from PHP: ${(err as Error).message}`);
       }
-      invalidNote = invalidLengthWarning(head);
+      invalidNote = headWarning(head);
       body = new PhpBody(res, {
         declared: length,
         carriesBody: carriesBody(res, head.status),
@@ -194,14 +199,15 @@ export function runPhp(client: FcgiBackend, res: ServerResponse, opts: PhpReques
         settle({ kind: 'failed', status: err.httpStatus, reason: err.message });
       },
     }, opts.idempotent);
-    res.on('close', onClientClose);
+    // The pool may have answered at once (busy, closing): then there is nothing to watch.
+    if (!settled) unwatch = whenClientGone(res, onClientClose);
   });
 }
 
 /** The head as writeHead takes it: repeated names (Set-Cookie) stay separate entries in a flat list. */
 function flatHeaders(head: CgiHead): string[] {
   const flat: string[] = [];
-  for (const [name, value] of head.headers) flat.push(name, value);
+  for (const [name, value] of head.headers) if (!(name.length > 8 && ACCEL.has(name.toLowerCase()))) flat.push(name, value);
   return flat;
 }
 
@@ -235,8 +241,29 @@ function unbuffered(head: CgiHead): boolean {
   return false;
 }
 
-function invalidLengthWarning(head: CgiHead): string | undefined {
-  return head.invalidContentLength === undefined ? undefined : `PHP sent an invalid Content-Length (${head.invalidContentLength}): dropped`;
+/**
+ * The X-Accel-* fields nginx reads from its upstream and never passes on (its fastcgi module hides
+ * exactly these five, besides Status): read here (X-Accel-Buffering; X-Accel-Redirect through
+ * --sendfile-root, before the head gets this far), never sent to the client.
+ */
+const ACCEL: ReadonlySet<string> = new Set(['x-accel-buffering', 'x-accel-redirect', 'x-accel-limit-rate', 'x-accel-expires', 'x-accel-charset']);
+
+/**
+ * An X-Accel-Redirect that reaches the client's answer was not acted on (no --sendfile-root): the
+ * client gets PHP's own answer without the field, and the operator is told.
+ */
+function accelWarning(head: CgiHead): string | undefined {
+  for (const [name, value] of head.headers) {
+    if (name.toLowerCase() === 'x-accel-redirect') return `PHP sent X-Accel-Redirect: ${value.slice(0, 80)}, but no --sendfile-root (sendfileRoots) maps it: dropped, PHP's own answer sent`;
+  }
+  return undefined;
+}
+
+/** What the bridge fixed up in PHP's head, worth a warning if nothing worse happened. */
+function headWarning(head: CgiHead): string | undefined {
+  const invalid = head.invalidContentLength === undefined ? undefined : `PHP sent an invalid Content-Length (${head.invalidContentLength}): dropped`;
+  const accel = accelWarning(head);
+  return invalid && accel ? `${invalid}; ${accel}` : (invalid ?? accel);
 }
 
 /**
@@ -248,7 +275,7 @@ function invalidLengthWarning(head: CgiHead): string | undefined {
 function sendWhole(res: ServerResponse, head: CgiHead, body: readonly Buffer[], methods: ResponseMethods, sendTimeoutMs: number): string | undefined {
   let data = body.length === 1 ? body[0]! : Buffer.concat(body as Buffer[]);
   const flat = flatHeaders(head);
-  let problem = invalidLengthWarning(head);
+  let problem = headWarning(head);
   let after: 'keep' | 'cut' = 'keep';
   if (carriesBody(res, head.status)) {
     const declared = head.contentLength ?? data.length;
