@@ -46,6 +46,11 @@ export class PhpBody {
   private spool: ResponseSpool | null = null;
   /** The spool could not be made or written: slow clients pause php-fpm instead. */
   private noSpool: boolean;
+  /**
+   * PHP's bytes that came after the spool refused a write (disk full): they go out once what the spool
+   * holds has, and php-fpm is paused meanwhile, so this stays a few reads at most.
+   */
+  private tail: Buffer[] = [];
   private phpEnded = false;
   private over = false;
   /** Why the bridge cut the client, if it did (send timeout). */
@@ -69,9 +74,11 @@ export class PhpBody {
     }
     if (chunk.length > 0) {
       this.remaining -= chunk.length;
-      if ((this.spool !== null && this.spool.pending > 0) || (this.res.writableLength > STREAM_WINDOW && !this.noSpool)) this.toSpool(chunk);
+      if (this.tail.length > 0) this.tail.push(chunk);
+      else if ((this.spool !== null && this.spool.pending > 0) || (this.res.writableLength > STREAM_WINDOW && !this.noSpool)) this.toSpool(chunk);
       else this.res.write(chunk);
     }
+    if (this.tail.length > 0) return false;
     if (this.res.writableLength === 0) return true;
     watchSend(this.res, this.opts.sendTimeoutMs, this.timedOut);
     // Keep reading php-fpm while what waits fits: the window in memory, the spool on disk.
@@ -79,10 +86,10 @@ export class PhpBody {
     return !this.noSpool && (this.spool?.pending ?? 0) < MAX_SPOOL;
   }
 
-  /** PHP is done (END_REQUEST): the response ends once the spool has gone out. */
+  /** PHP is done (END_REQUEST): the response ends once the spool (and what came after it) has gone out. */
   end(): void {
     this.phpEnded = true;
-    if (this.spool === null || this.spool.pending === 0) this.finish();
+    if ((this.spool === null || this.spool.pending === 0) && this.tail.length === 0) this.finish();
   }
 
   private toSpool(chunk: Buffer): void {
@@ -90,27 +97,38 @@ export class PhpBody {
       this.spool ??= ResponseSpool.create(this.opts.spoolDir!());
       this.spool.write(chunk);
     } catch (err) {
-      // No disk for it: hold this piece in memory and pause php-fpm from now on (the old way).
+      // No disk for it (ENOSPC, EDQUOT, EIO...): from now on a slow client pauses php-fpm (the worker
+      // waits, as without a spool). What the spool holds stays there and goes out first, read back as
+      // the client takes it (it once went all into memory at this point: up to MAX_SPOOL); this piece
+      // waits behind it.
       this.noSpool = true;
-      this.opts.warn(`cannot spool PHP's response (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}): a slow client holds its php-fpm worker`);
-      if (this.spool) {
-        // What is on disk goes first; then this piece.
-        while (this.spool.pending > 0) this.res.write(this.spool.take(SPOOL_READ * 4));
-        this.spool.dispose();
+      const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+      this.opts.warn(`cannot spool PHP's response in ${this.spool ? 'its spool file' : 'the spool directory'} (${code}${code === 'ENOSPC' ? ': no space left on the device' : ''}): a slow client holds its php-fpm worker`);
+      if (this.spool !== null && this.spool.pending > 0) this.tail.push(chunk);
+      else {
+        this.spool?.dispose();
         this.spool = null;
+        this.res.write(chunk);
       }
-      this.res.write(chunk);
     }
   }
 
-  /** The client took some bytes: refill from the spool, and let php-fpm go on. */
+  /** The client took some bytes: refill from the spool, then what waits behind it, and let php-fpm go on. */
   private readonly pump = (): void => {
     if (this.over) return;
     const spool = this.spool;
     if (spool !== null) {
       while (spool.pending > 0 && this.res.writableLength <= STREAM_WINDOW) this.res.write(spool.take(SPOOL_READ));
-      if (spool.pending === 0 && this.phpEnded) return this.finish();
+      if (spool.pending > 0) return;
+      if (this.noSpool) {
+        // A spool that failed is done once read back: its disk space goes now.
+        spool.dispose();
+        this.spool = null;
+      }
     }
+    while (this.tail.length > 0 && this.res.writableLength <= STREAM_WINDOW) this.res.write(this.tail.shift()!);
+    if (this.tail.length > 0) return;
+    if (this.phpEnded) return this.finish();
     if (this.res.writableLength <= STREAM_WINDOW) this.opts.resume();
   };
 
@@ -143,6 +161,7 @@ export class PhpBody {
     this.res.off('close', this.closed);
     this.spool?.dispose();
     this.spool = null;
+    this.tail = [];
   }
 }
 

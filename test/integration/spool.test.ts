@@ -3,13 +3,15 @@
 // cause (issue 9 defect 7); the files live in a private directory and a killed bridge's directory is
 // swept by the next one (issue 15).
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statfsSync, statSync, writeFileSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startPhpFpm, type PhpFpm } from '../helpers/php-fpm.ts';
 import { runCliToEnd, startChildBridge, type ChildBridge } from './child-bridge.ts';
-import { FIXTURES, MiB, rawRequest, recordingLogger, startBridge, waitFor } from './support.ts';
+import { bigPatternMd5, FIXTURES, MiB, rawRequest, recordingLogger, sleep, startBridge, waitFor } from './support.ts';
 
 const post = (port: number, path: string, bytes: number) =>
   rawRequest(port, `POST ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/octet-stream\r\nContent-Length: ${bytes}`, Buffer.alloc(bytes, 0x62));
@@ -141,6 +143,60 @@ describe('spool files', () => {
         disk.unmount();
       }
     }, 30_000);
+
+    it('a PHP answer bigger than the disk (a 16 MiB tmpfs, 48 MiB answer) to a slow client: every byte, a warning naming ENOSPC, bounded memory, nothing left', async () => {
+      const disk = tmpfs('16m');
+      const logger = recordingLogger();
+      const bridge = await startBridge({ fpm: fpm.socket, root, spoolDir: disk.dir, logger, fpmConnections: 1 });
+      const sock = connect({ host: '127.0.0.1', port: bridge.port });
+      try {
+        const size = 48 * MiB;
+        const hash = createHash('md5');
+        let head: Buffer | null = Buffer.alloc(0);
+        let bodyBytes = 0;
+        sock.on('data', (c: Buffer) => {
+          if (head !== null) {
+            head = Buffer.concat([head, c]);
+            const end = head.indexOf('\r\n\r\n');
+            if (end < 0) return;
+            c = head.subarray(end + 4);
+            head = null;
+          }
+          bodyBytes += c.length;
+          hash.update(c);
+        });
+        const ended = new Promise<void>((resolve) => sock.on('end', () => resolve()));
+        // The client reads nothing: past the window PHP's answer fills the spool, then the disk. What
+        // waits in memory for the client is the bridge's side of the connection (Node's write queue).
+        let queued = 0;
+        bridge.server.once('connection', (s: Socket) => {
+          const sample = setInterval(() => (queued = Math.max(queued, s.writableLength)), 5);
+          s.once('close', () => clearInterval(sample));
+        });
+        sock.pause();
+        sock.write('GET /big.php?mb=48 HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+        await waitFor(() => logger.warnings.length > 0, 10_000, 'the spool to fill the disk');
+        await sleep(500);
+        expect(logger.warnings.join('\n')).toMatch(/GET \/big\.php\?mb=48: cannot spool PHP's response .*ENOSPC: no space left on the device/);
+        // What the spool held went back into memory all at once (16 MiB here, up to 1 GiB): now it is
+        // read back as the client takes it, and what waits in memory stays about the 256 KiB window.
+        expect(queued).toBeLessThan(2 * MiB);
+        sock.resume();
+        await ended;
+        expect(bodyBytes).toBe(size);
+        expect(hash.digest('hex')).toBe(bigPatternMd5(size));
+        // The spool file (unlinked at once) is closed: its blocks are free, the directory empty.
+        const dirs = readdirSync(disk.dir);
+        expect(dirs).toHaveLength(1);
+        expect(readdirSync(join(disk.dir, dirs[0]!))).toEqual([]);
+        expect(statfsSync(disk.dir).bfree).toBe(statfsSync(disk.dir).blocks);
+        expect(logger.errors).toEqual([]);
+      } finally {
+        sock.destroy();
+        await bridge.close();
+        disk.unmount();
+      }
+    }, 60_000);
 
     it('read-only temp dir: 503, the log says EROFS', async () => {
       const disk = tmpfs('1m', true);
