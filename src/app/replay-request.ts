@@ -38,5 +38,13 @@ export function replayRequest(original: IncomingMessage, body: BufferedBody): In
   // Disposed under an app that stopped reading (its response ended first): end quietly, since an
   // 'error' nobody listens for would be thrown. An app that listens still hears a real read error.
   source.on('error', (err) => copy.destroy(copy.listenerCount('error') > 0 ? err : undefined));
+  // The copy shares the original's socket, and IncomingMessage's own _destroy destroys the socket of
+  // a request not read to its end: an app that answered without reading a spooled body (a 401 before
+  // the upload) had its kept-alive client reset on the next request, after a response that said
+  // keep-alive. The body is already in; what becomes of the connection is the response's business.
+  copy._destroy = (err, cb) => {
+    source.destroy();
+    cb(err);
+  };
   return copy;
 }

@@ -121,6 +121,33 @@ describe('spool files', () => {
     }
   }, 30_000);
 
+  it('an app that answers a spooled upload without reading it keeps the kept-alive connection (it was reset)', async () => {
+    const app = (req: import('node:http').IncomingMessage, res: import('node:http').ServerResponse) => {
+      res.statusCode = req.method === 'POST' ? 401 : 200;
+      res.end(req.method === 'POST' ? 'no' : 'next');
+    };
+    const bridge = await startBridge({ fpm: fpm.socket, root, app, maxBody: 64 * MiB });
+    const sock = connect({ host: '127.0.0.1', port: bridge.port });
+    try {
+      let text = '';
+      sock.setEncoding('latin1');
+      sock.on('data', (c: string) => (text += c));
+      const closed = new Promise<void>((resolve) => sock.on('close', () => resolve()));
+      sock.on('error', () => {});
+      const size = 2 * MiB;
+      sock.write(`POST /upload HTTP/1.1\r\nHost: localhost\r\nContent-Length: ${size}\r\n\r\n`);
+      sock.write(Buffer.alloc(size, 0x62));
+      await waitFor(() => text.includes('\r\n\r\nno'), 5000, 'the 401');
+      expect(text).toMatch(/^HTTP\/1\.1 401 [^]*\r\nConnection: keep-alive\r\n/i);
+      sock.write('GET /next HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+      await closed;
+      expect(text).toMatch(/\r\n\r\nnoHTTP\/1\.1 200 OK\r\n[^]*\r\n\r\nnext$/);
+    } finally {
+      sock.destroy();
+      await bridge.close();
+    }
+  });
+
   describe.runIf(canMount)('a spool that cannot be written', () => {
     it('disk full (a 2 MiB tmpfs): 507, the log says ENOSPC, nothing left, the next upload is served', async () => {
       const disk = tmpfs('2m');
