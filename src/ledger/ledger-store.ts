@@ -336,7 +336,8 @@ export class LedgerStore {
 
 function makeDir(dir: string): void {
   try {
-    mkdirSync(dir, { recursive: true });
+    // Private when we make it: shadow diffs may quote response bodies (a user's page).
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') throw new Error(`${dir} is not a directory`);
     throw err;

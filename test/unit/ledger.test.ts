@@ -3,9 +3,9 @@
 // matches that makes a route "ready to claim"; a file that cannot be used is refused naming it; a
 // write that fails is counted, never thrown. node:sqlite exists from Node 22.5: on Node 20 these
 // are skipped, and the message the CLI prints there is checked instead.
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RequestEvents, type RequestEvent } from '../../src/bridge/request-event.ts';
 import { bucketOf, percentile, emptyHistogram } from '../../src/ledger/duration-histogram.ts';
@@ -86,6 +86,7 @@ describe.skipIf(!available)(`the ledger in SQLite${SKIP}`, () => {
     pub({ path: '/packages/4', servedBy: 'php', startedAt: T0 + 2 * 3_600_000 });
     ledger.close();
 
+    expect(statSync(dirname(file)).mode & 0o777).toBe(0o700);
     const store = new LedgerStore(file, { readonly: true });
     const report = readReport(store, T0 - 3_600_000, T0 + 3 * 3_600_000);
     store.close();
