@@ -16,6 +16,7 @@ import { cachedLookup } from '../route/cached-lookup.ts';
 import { confinedLookup, fsLookup } from '../route/file-lookup.ts';
 import { PatternList } from '../route/claim-pattern.ts';
 import { parseRewrite } from '../route/rewrite.ts';
+import type { ShadowEvents } from '../shadow/shadow-event.ts';
 import { Precompressed } from '../static/precompressed.ts';
 import { SendfileRoots } from '../static/sendfile.ts';
 import { SmallFileCache } from '../static/small-file-cache.ts';
@@ -23,6 +24,7 @@ import { SERVER_SOFTWARE } from '../version.ts';
 import { checkOptions, DEFAULTS, normalizeRoot, normalizeScript, toByteString, type BridgeOptions } from './options.ts';
 import { buildSteps } from './order.ts';
 import { RequestEvents } from './request-event.ts';
+import { bridgeShadow } from './shadow-step.ts';
 import type { BridgeParts, RequestContext } from './step.ts';
 import { routingTarget } from './target.ts';
 
@@ -34,6 +36,8 @@ export interface Bridge {
   readonly client: FcgiBackend;
   /** One event per finished request (see request-event.ts): subscribe for logs, the ledger, metrics. */
   readonly events: RequestEvents;
+  /** One event per shadowed request (--shadow; see shadow/shadow-event.ts), after its RequestEvent. */
+  readonly shadowEvents: ShadowEvents;
 }
 
 /**
@@ -88,7 +92,9 @@ export function createBridge(options: BridgeOptions): Bridge {
   const rewrites = (options.rewrites ?? []).map((r) => parseRewrite(toByteString(r)));
   // Checked once here, so a bad pattern fails at start-up (PatternError), never on a request.
   const claims = options.claims?.length ? new PatternList(options.claims) : null;
-  const steps = buildSteps(parts, options.order ?? 'php-first', claims);
+  // Checked once here too (a bad --shadow pattern or regex fails at start-up); a step before PHP.
+  const shadow = bridgeShadow(options, parts);
+  const steps = buildSteps(parts, options.order ?? 'php-first', claims, shadow.step);
   const events = new RequestEvents();
   // With --quiet the access log is off: it does not subscribe, and nothing is measured for it.
   if (logger.access !== silentLogger.access) {
@@ -102,7 +108,7 @@ export function createBridge(options: BridgeOptions): Bridge {
     const target = routingTarget(req, res, rewrites, logger);
     if (!target) return done(null, 'bridge');
     const claim = claims ? claims.match(req.method ?? '', target.path) : null;
-    const ctx: RequestContext = { id, req, res, target, claim, route: null, body: null, held: null, appDeclined: false };
+    const ctx: RequestContext = { id, req, res, target, claim, route: null, body: null, held: null, appDeclined: false, tap: null };
     let servedBy: ServedBy | null = null;
     try {
       for (const step of steps) {
@@ -165,7 +171,7 @@ export function createBridge(options: BridgeOptions): Bridge {
     await parts.client.close();
     parts.bodyLimits.spool.close();
   };
-  return { handle, close, client: parts.client, events };
+  return { handle, close, client: parts.client, events, shadowEvents: shadow.events };
 }
 
 /** One php-fpm pool (`fpm: 'addr'`), or several balanced with passive health (`fpm: ['a', 'b weight=2']`). */

@@ -3,9 +3,10 @@ import type { AppExport } from '../app/app-module.ts';
 import type { CompressOptions } from '../http/compress-response.ts';
 import type { ServerLimits } from '../http/listen.ts';
 import type { Logger } from '../log/logger.ts';
+import type { ShadowOptions } from '../shadow/shadow-config.ts';
 
-/** Everything a bridge can be told; the CLI flags map onto these one to one. */
-export interface BridgeOptions extends ServerLimits {
+/** Everything a bridge can be told; the CLI flags map onto these one to one (the shadow's: shadow/shadow-config.ts). */
+export interface BridgeOptions extends ServerLimits, ShadowOptions {
   /**
    * php-fpm's address: a unix socket path, `host:port` or a port. Several (`['a.sock', '10.0.0.2:9000
    * weight=2']`): balanced by least outstanding requests, a pool that cannot be reached is skipped

@@ -14,18 +14,19 @@ export type Order = 'php-first' | 'app-first';
  *   php-first (default): docroot → PHP (its 404 held) → app
  *   with claims:         docroot lookup → app for a claimed route (its 404 declines) → static → PHP → app
  *   app-first:           docroot lookup → app for every request (its 404 declines) → static → PHP
+ *   with --shadow:       the shadow's step right before PHP (a copy of PHP's answer for the app's replay)
  *
  * The lookup runs first in every order only to know whether anything but the app could answer: a
  * path the docroot has nothing for gets the app's answer as it is, its 404 included.
  */
-export function buildSteps(parts: BridgeParts, order: Order, claims: PatternList | null): Step[] {
+export function buildSteps(parts: BridgeParts, order: Order, claims: PatternList | null, shadow: Step | null = null): Step[] {
   const steps: Step[] = [resolveStep(parts)];
   if (parts.app && order === 'app-first') {
     steps.push(appFirstStep(parts, (ctx) => (ctx.claim?.strict ? 'strict' : 'fallback')));
   } else if (parts.app && claims) {
     steps.push(appFirstStep(parts, claimed));
   }
-  steps.push(staticStep(parts), redirectStep, phpStep(parts, parts.app !== null), appFallbackStep(parts));
+  steps.push(staticStep(parts), redirectStep, ...(shadow ? [shadow] : []), phpStep(parts, parts.app !== null), appFallbackStep(parts));
   return steps;
 }
 

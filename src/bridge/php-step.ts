@@ -61,6 +61,7 @@ export function phpStep(parts: BridgeParts, holdForApp: boolean): Step {
       spoolDir: () => bodyLimits.spool.prepare(),
       sendTimeoutMs,
       onWarning: (message) => logger.warn(`${req.method} ${req.url}: ${message}`),
+      tap: ctx.tap,
     });
     switch (outcome.kind) {
       case 'aborted':

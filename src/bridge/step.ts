@@ -5,7 +5,7 @@ import type { FcgiBackend } from '../fastcgi/pool-set.ts';
 import type { BodyLimits, BufferedBody } from '../http/request-body.ts';
 import type { Logger, ServedBy } from '../log/logger.ts';
 import type { ServerParams } from '../php/cgi-params.ts';
-import type { HeldResponse } from '../php/php-request.ts';
+import type { HeldResponse, ResponseTap } from '../php/php-request.ts';
 import type { FileLookup } from '../route/file-lookup.ts';
 import type { RoutePattern } from '../route/claim-pattern.ts';
 import type { RequestTarget } from '../route/request-target.ts';
@@ -33,6 +33,8 @@ export interface RequestContext {
   held: HeldResponse | null;
   /** The app answered 404 first (claims, app-first): from here PHP's answer stands, even a 404. */
   appDeclined: boolean;
+  /** Gets a copy of PHP's answer as it goes out (a --shadow route: bridge/shadow-step.ts), or null. */
+  tap: ResponseTap | null;
 }
 
 /**

@@ -39,6 +39,18 @@ export interface PhpRequestOptions {
   /** A client that takes no byte for this long is cut (nginx send_timeout); 0: never. */
   sendTimeoutMs?: number;
   onWarning?(message: string): void;
+  /** Gets a copy of the response when PHP's answer goes out as it is (not one held back): the shadow's. */
+  tap?: ResponseTap | null;
+}
+
+/**
+ * A copy of PHP's answer on the side (shadow/): the head, then PHP's body as it came from php-fpm,
+ * then `end` once PHP finished it and it was not cut. Never called for a response held back.
+ */
+export interface ResponseTap {
+  head(head: CgiHead): void;
+  body(chunk: Buffer): void;
+  end(): void;
 }
 
 /**
@@ -66,6 +78,7 @@ export function runPhp(client: FcgiBackend, res: ServerResponse, opts: PhpReques
     let settled = false;
     let unwatch = (): void => {};
     let stderrRest = '';
+    const tap = opts.tap ?? null;
     const settle = (o: PhpOutcome) => {
       if (settled) return;
       settled = true;
@@ -128,8 +141,12 @@ export function runPhp(client: FcgiBackend, res: ServerResponse, opts: PhpReques
     const handle: RequestHandle = client.request(opts.params, opts.body, {
       onStdout(data) {
         if (settled) return true;
-        if (committed) return body!.write(data);
+        if (committed) {
+          tap?.body(data);
+          return body!.write(data);
+        }
         if (pending) {
+          tap?.body(data);
           pending.push(data);
           return true;
         }
@@ -140,6 +157,8 @@ export function runPhp(client: FcgiBackend, res: ServerResponse, opts: PhpReques
             // Too big to hold: PHP's answer stands as it is.
             pending = held;
             held = null;
+            tap?.head(head!);
+            for (const chunk of pending) tap?.body(chunk);
             commit();
           }
           return true;
@@ -159,6 +178,8 @@ export function runPhp(client: FcgiBackend, res: ServerResponse, opts: PhpReques
           return true;
         }
         pending = [parsed.rest];
+        tap?.head(head);
+        tap?.body(parsed.rest);
         queueMicrotask(commit);
         return true;
       },
@@ -183,8 +204,10 @@ export function runPhp(client: FcgiBackend, res: ServerResponse, opts: PhpReques
           } catch (err) {
             return failHeader(`bad header from PHP: ${(err as Error).message}`);
           }
+          tap?.end();
           sentWith(problem);
         } else {
+          tap?.end();
           // The response ends once what waits (in memory, in the spool) has gone out: body.done.
           body!.end();
         }

@@ -1,0 +1,184 @@
+import { IncomingMessage, ServerResponse } from 'node:http';
+import { Writable } from 'node:stream';
+import type { NodeListener } from '../app/app-module.ts';
+import type { CapturedResponse } from './compare.ts';
+
+/** What the bridge knows of the request to replay (copied from it before its response ended). */
+export interface ShadowRequest {
+  method: string;
+  url: string;
+  httpVersion: string;
+  rawHeaders: readonly string[];
+  /** The body in memory, or null for none. */
+  body: readonly Buffer[] | null;
+  remoteAddress: string | undefined;
+  remotePort: number | undefined;
+  encrypted: boolean;
+}
+
+export type AppAnswer = { kind: 'answer'; response: CapturedResponse } | { kind: 'large' } | { kind: 'failed'; reason: string };
+
+/**
+ * Runs the app on a copy of a request and captures its answer, never sent anywhere. The app gets a
+ * real IncomingMessage and ServerResponse (so Express, Hono's adapter and plain listeners behave as
+ * they do live) on a socket of its own that goes nowhere: the client's connection is never touched.
+ * What Node would have sent is read back (head, then the body, de-chunked), up to `maxBody` body bytes
+ * (past that: large). The app that throws, rejects, cuts its response, or has not finished within
+ * `timeoutMs` has failed.
+ */
+export function replayToApp(app: NodeListener, request: ShadowRequest, opts: { maxBody: number; timeoutMs: number }): Promise<AppAnswer> {
+  return new Promise((resolve) => {
+    const sink = new CaptureSocket(opts.maxBody + 64 * 1024);
+    sink.remoteAddress = request.remoteAddress;
+    sink.remotePort = request.remotePort;
+    sink.encrypted = request.encrypted;
+    let settled = false;
+    const settle = (answer: AppAnswer) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      resolve(answer);
+    };
+    const timer = setTimeout(() => {
+      settle({ kind: 'failed', reason: `the app did not finish within ${opts.timeoutMs} ms (--app-timeout)` });
+      sink.destroy();
+    }, opts.timeoutMs);
+    timer.unref?.();
+
+    const req = new IncomingMessage(sink as never);
+    req.method = request.method;
+    req.url = request.url;
+    req.httpVersion = request.httpVersion;
+    const [major, minor] = request.httpVersion.split('.').map(Number);
+    req.httpVersionMajor = major ?? 1;
+    req.httpVersionMinor = minor ?? 1;
+    req.rawHeaders = [...request.rawHeaders];
+    req.headers = joinHeaders(request.rawHeaders);
+    req.complete = true;
+    // The body comes from memory, never from the socket: reading must not resume it.
+    req._read = () => {};
+    for (const chunk of request.body ?? []) req.push(chunk);
+    req.push(null);
+
+    const res = new ServerResponse(req);
+    res.assignSocket(sink as never);
+    // A late write or a misuse by the app is the app's business: never an uncaught 'error'.
+    res.on('error', () => {});
+    req.on('error', () => {});
+    sink.on('error', () => {});
+    sink.once('close', () => settle({ kind: 'failed', reason: 'the app cut its response' }));
+    res.once('finish', () => {
+      if (sink.over) return settle({ kind: 'large' });
+      const parsed = parseResponse(sink.bytes(), request.method === 'HEAD');
+      settle(parsed === null ? { kind: 'failed', reason: 'the app sent an unreadable response' } : parsed.body.length > opts.maxBody ? { kind: 'large' } : { kind: 'answer', response: parsed });
+    });
+    try {
+      const result = app(req, res);
+      if (result && typeof (result as Promise<unknown>).then === 'function') {
+        (result as Promise<unknown>).then(undefined, (err: unknown) => settle({ kind: 'failed', reason: `the app failed: ${(err as Error)?.message ?? String(err)}` }));
+      }
+    } catch (err) {
+      settle({ kind: 'failed', reason: `the app failed: ${(err as Error)?.message ?? String(err)}` });
+    }
+  });
+}
+
+/**
+ * The socket the shadow's response is written to: keeps what Node sends, up to `limit` bytes (then
+ * only counts), and always takes more at once, so the app never waits on it.
+ */
+class CaptureSocket extends Writable {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  over = false;
+  /** As the client's socket says, for an app that looks (req.socket.remoteAddress). */
+  remoteAddress: string | undefined;
+  remotePort: number | undefined;
+  encrypted = false;
+  /** Body parsers (on-finished) take a request on an unreadable socket for one already read. */
+  readonly readable = true;
+
+  constructor(private readonly limit: number) {
+    super();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (error?: Error | null) => void): void {
+    this.size += chunk.length;
+    if (this.size > this.limit) {
+      this.over = true;
+      this.chunks = [];
+    } else this.chunks.push(chunk);
+    callback();
+  }
+
+  bytes(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
+
+  // What http.ServerResponse and apps may call on a socket.
+  setTimeout(): this {
+    return this;
+  }
+  setNoDelay(): this {
+    return this;
+  }
+  setKeepAlive(): this {
+    return this;
+  }
+  ref(): this {
+    return this;
+  }
+  unref(): this {
+    return this;
+  }
+}
+
+/** The request's headers as Node's parser joins them: repeated values with `, ` (cookies `; `), set-cookie as a list. */
+function joinHeaders(raw: readonly string[]): IncomingMessage['headers'] {
+  const out: Record<string, string | string[]> = {};
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = raw[i]!.toLowerCase();
+    const value = raw[i + 1]!;
+    const had = out[name];
+    if (name === 'set-cookie') out[name] = [...((had as string[] | undefined) ?? []), value];
+    else if (had === undefined) out[name] = value;
+    else out[name] = `${had as string}${name === 'cookie' ? '; ' : ', '}${value}`;
+  }
+  return out;
+}
+
+/**
+ * Reads back an HTTP/1.x response as Node serialised it: status line, headers, then the body
+ * (de-chunked when chunked). null when it is not one (it always is, from Node).
+ */
+export function parseResponse(raw: Buffer, head: boolean): CapturedResponse | null {
+  const end = raw.indexOf('\r\n\r\n');
+  if (end < 0) return null;
+  const lines = raw.subarray(0, end).toString('latin1').split('\r\n');
+  const status = /^HTTP\/1\.[01] (\d{3})/.exec(lines[0] ?? '');
+  if (!status) return null;
+  const headers: Array<readonly [string, string]> = [];
+  for (const line of lines.slice(1)) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) return null;
+    headers.push([line.slice(0, colon).trim().toLowerCase(), line.slice(colon + 1).trim()]);
+  }
+  let body = raw.subarray(end + 4);
+  const chunked = headers.some(([n, v]) => n === 'transfer-encoding' && /(^|,)\s*chunked\s*$/i.test(v));
+  if (head) body = Buffer.alloc(0);
+  else if (chunked) {
+    const out: Buffer[] = [];
+    let at = 0;
+    for (;;) {
+      const eol = body.indexOf('\r\n', at);
+      if (eol < 0) return null;
+      const size = parseInt(body.subarray(at, eol).toString('latin1').split(';')[0]!, 16);
+      if (!Number.isFinite(size)) return null;
+      if (size === 0) break;
+      out.push(body.subarray(eol + 2, eol + 2 + size));
+      at = eol + 2 + size + 2;
+    }
+    body = Buffer.concat(out);
+  }
+  return { status: Number(status[1]), headers, body };
+}

@@ -1,0 +1,100 @@
+import type { NodeListener } from '../app/app-module.ts';
+import type { Logger } from '../log/logger.ts';
+import type { ResponseTap } from '../php/php-request.ts';
+import { matchesPattern } from '../route/claim-pattern.ts';
+import { replayToApp, type ShadowRequest } from './app-replay.ts';
+import { ResponseCapture } from './capture.ts';
+import { compareResponses } from './compare.ts';
+import { SAFE_METHODS, type ShadowConfig, type ShadowRoute } from './shadow-config.ts';
+import { ShadowEvents, type ShadowEvent } from './shadow-event.ts';
+
+/** One shadowed request, from before PHP runs to the published result. */
+export interface ShadowRun {
+  /** Gets a copy of PHP's answer as it goes to the client. */
+  readonly tap: ResponseTap;
+  /** The client's response is over; `delivered`: it was sent whole. The app runs from here, in the background. */
+  done(delivered: boolean): void;
+}
+
+/**
+ * The shadow: for the requests of the --shadow routes that PHP answers, the client gets PHP's answer
+ * as always, and once it has been sent the app gets a replay of the request in the background; its
+ * answer is captured, compared with PHP's (compare.ts), and one ShadowEvent is published. Bounded:
+ * at most `concurrency` shadows at once (from PHP's start to the comparison; beyond, skipped-busy),
+ * bodies past `maxBody` are not compared (skipped-large), an app that has not finished within the
+ * timeout has failed. A mismatch logs one line with the diff.
+ */
+export class Shadow {
+  readonly events = new ShadowEvents();
+  private running = 0;
+
+  constructor(
+    private readonly config: ShadowConfig,
+    private readonly app: NodeListener,
+    private readonly logger: Logger,
+    private readonly timeoutMs: number,
+  ) {}
+
+  /** The shadow route this request falls under, if it is sampled this time; null: not shadowed. */
+  pick(method: string, path: string): ShadowRoute | null {
+    if (!this.config.unsafe && !SAFE_METHODS.has(method)) return null;
+    for (const route of this.config.routes) {
+      if (matchesPattern(route.pattern, method, path)) return route.rate >= 1 || Math.random() < route.rate ? route : null;
+    }
+    return null;
+  }
+
+  /**
+   * Starts the shadow of one request about to go to PHP. `request` is what the app will get (null:
+   * its body was too large to keep). A request PHP does not answer itself (a 404 the app took, an
+   * error, a client gone) publishes nothing.
+   */
+  start(id: number, method: string, path: string, route: ShadowRoute, request: ShadowRequest | null): ShadowRun {
+    const base = { id, method, path, pattern: route.pattern.source };
+    if (this.running >= this.config.concurrency) {
+      // Nothing is kept of PHP's answer: the tap only learns whether PHP answered.
+      const tap = new ResponseCapture(0);
+      return { tap, done: (delivered) => delivered && tap.ended && this.later(base, 'skipped-busy') };
+    }
+    this.running++;
+    const capture = new ResponseCapture(this.config.maxBody);
+    return {
+      tap: capture,
+      done: (delivered) => {
+        if (!delivered || !capture.ended) return this.release();
+        if (request === null || capture.overLimit) {
+          this.release();
+          return this.later(base, 'skipped-large');
+        }
+        // The app starts once the bridge is done with the request (its RequestEvent published).
+        setImmediate(() => void this.compare(base, capture, request).finally(() => this.release()));
+      },
+    };
+  }
+
+  private async compare(base: Omit<ShadowEvent, 'outcome' | 'diff' | 'at'>, capture: ResponseCapture, request: ShadowRequest): Promise<void> {
+    const answer = await replayToApp(this.app, request, { maxBody: this.config.maxBody, timeoutMs: this.timeoutMs });
+    if (answer.kind === 'large') return this.publish(base, 'skipped-large');
+    if (answer.kind === 'failed') {
+      this.logger.warn(`shadow ${request.method} ${request.url}: ${answer.reason}`);
+      return this.publish(base, 'app-failed');
+    }
+    const result = compareResponses(capture.response(), answer.response, { ...this.config.rules, compareBody: request.method !== 'HEAD' });
+    if (result.match) return this.publish(base, 'match');
+    this.logger.warn(`shadow ${request.method} ${request.url}: the app differs from PHP (${base.pattern}): ${result.diff}`);
+    this.publish(base, 'mismatch', result.diff);
+  }
+
+  private release(): void {
+    this.running--;
+  }
+
+  /** Published after the request's own RequestEvent, which goes out on the same 'close'. */
+  private later(base: Omit<ShadowEvent, 'outcome' | 'diff' | 'at'>, outcome: ShadowEvent['outcome']): void {
+    setImmediate(() => this.publish(base, outcome));
+  }
+
+  private publish(base: Omit<ShadowEvent, 'outcome' | 'diff' | 'at'>, outcome: ShadowEvent['outcome'], diff: string | null = null): void {
+    this.events.publish({ ...base, outcome, diff, at: Date.now() }, (err) => this.logger.error('a shadow-event subscriber failed', err));
+  }
+}
