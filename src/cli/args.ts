@@ -12,6 +12,7 @@ import { parsePattern } from '../route/claim-pattern.ts';
 import { parseRewrite } from '../route/rewrite.ts';
 import { parsePoolSpec } from '../fastcgi/pool-set.ts';
 import { SendfileRoots } from '../static/sendfile.ts';
+import { parseRate, shadowConfig, ShadowOptionError } from '../shadow/shadow-config.ts';
 import { flagsOnCommandLine, readConfigFile, type ConfigValues } from './config-file.ts';
 import { closest } from './suggest.ts';
 import { parseDuration, parseSize } from './units.ts';
@@ -121,6 +122,14 @@ export interface CliConfig {
   configFile: string | undefined;
   /** `--ledger FILE` (default DEFAULT_LEDGER under the working directory), null with `--no-ledger`. */
   ledger: string | null;
+  /** `--shadow PATTERN[@RATE]`, repeatable, and its companions (shadow/shadow-config.ts). */
+  shadow: string[];
+  shadowRate: number | undefined;
+  shadowUnsafe: boolean;
+  shadowHeaders: string[] | undefined;
+  shadowIgnoreJson: string[];
+  shadowIgnoreText: string[];
+  shadowConcurrency: number | undefined;
 }
 
 /** Read without --config when it is in the working directory (what `fpm-bridge init` writes). */
@@ -137,7 +146,7 @@ const STRING_FLAGS = [
   'trust-proxy', 'shutdown-timeout', 'fastcgi-listen',
   'log-format', 'workers', 'admin-listen', 'fpm-ping-path', 'fpm-status-path', 'cert', 'key', 'host',
   // Migration (issue 10)
-  'claim', 'order', 'ledger',
+  'claim', 'order', 'ledger', 'shadow', 'shadow-rate', 'shadow-headers', 'shadow-ignore-json', 'shadow-ignore-text', 'shadow-concurrency',
   // The first hour (issue 14)
   'env-file', 'php-env',
   // Local server (issue 13)
@@ -149,7 +158,7 @@ const NEGATABLE: ReadonlySet<string> = new Set(['ledger']);
 const SPAWN_FLAGS = ['php-fpm-bin', 'php-ini', 'php-fpm-conf', 'php-env', 'xdebug'];
 const BOOLEAN_FLAGS = [
   'help', 'version', 'quiet', 'path-info', 'path-info-static', 'follow-symlinks', 'watch', 'open', 'https', 'redirect-https',
-  'dev', 'xdebug', 'compress',
+  'dev', 'xdebug', 'compress', 'shadow-unsafe',
 ];
 /** The long flag names (also the keys of a --config file). */
 export const LONG_FLAGS: ReadonlySet<string> = new Set([...STRING_FLAGS, ...BOOLEAN_FLAGS]);
@@ -381,7 +390,37 @@ export function parseArgs(argv: readonly string[]): CliConfig {
     claims: needsApp('--claim', patterns('--claim', many('claim')), one('app')),
     order: parsed('order', parseOrder, 'php-first'),
     ledger: ledgerFile(a.ledger),
+    ...shadowFlags(many, parsed, count, Boolean(a['shadow-unsafe']), one('app')),
   };
+}
+
+/** The --shadow flags, checked as createBridge will (shadow/shadow-config.ts): a bad one exits 2 naming it. */
+function shadowFlags(
+  many: (name: string) => string[],
+  parsed: <T>(name: string, parse: (s: string) => T, fallback: T) => T,
+  count: (s: string) => number,
+  unsafe: boolean,
+  app: string | undefined,
+): Pick<CliConfig, 'shadow' | 'shadowRate' | 'shadowUnsafe' | 'shadowHeaders' | 'shadowIgnoreJson' | 'shadowIgnoreText' | 'shadowConcurrency'> {
+  const headers = many('shadow-headers');
+  const shadow = many('shadow');
+  if (shadow.length > 0 && !app) throw new UsageError('--shadow runs the app beside PHP: it needs --app <module>');
+  const flags = {
+    shadow,
+    shadowRate: parsed('shadow-rate', parseRate, undefined),
+    shadowUnsafe: unsafe,
+    shadowHeaders: headers.length > 0 ? headers : undefined,
+    shadowIgnoreJson: many('shadow-ignore-json'),
+    shadowIgnoreText: many('shadow-ignore-text'),
+    shadowConcurrency: parsed('shadow-concurrency', count, undefined),
+  };
+  try {
+    shadowConfig(flags);
+  } catch (err) {
+    if (err instanceof ShadowOptionError) throw new UsageError(`--${err.flag}: ${err.message}`);
+    throw err;
+  }
+  return flags;
 }
 
 /** Route patterns, each checked here so a bad one stops start-up naming its flag (exit 2). */

@@ -16,6 +16,8 @@ export interface BannerInfo {
   dev?: boolean;
   /** --xdebug: Xdebug loaded in the spawned pool. */
   xdebug?: boolean;
+  /** The --shadow patterns. */
+  shadows?: readonly string[];
 }
 
 /** What a developer needs at a glance after start: where to go, what serves, in which arrangement. */
@@ -26,6 +28,7 @@ export function banner(b: BannerInfo): string {
       ? 'app first; every URL the app answers 404 goes to PHP (--order app-first)'
       : 'PHP first; every URL PHP answers 404 goes to the app (its 404 gives back PHP\'s)';
   const claims = b.app && b.claims?.length ? b.claims.map((c) => `  claim ${c}${c.trimStart().startsWith('!') ? '  (strict: the app\'s 404 stands)' : '  (app first, PHP on its 404)'}`) : [];
+  const shadows = b.app && b.shadows?.length ? b.shadows.map((s) => `  shadow ${s}  (PHP answers; the app runs beside it, compared)`) : [];
   return [
     `fpm-bridge ${VERSION}  ${b.url}`,
     `  root  ${b.root}${b.frontController ? `  (front controller ${b.frontController})` : ''}`,
@@ -33,6 +36,7 @@ export function banner(b: BannerInfo): string {
     `  app   ${b.app ?? '(none)'}${b.app && b.watch ? '  (--watch: reloads when a file under its folder changes)' : ''}`,
     `  mode  ${mode}`,
     ...claims,
+    ...shadows,
     ...(b.dev === undefined
       ? []
       : [

@@ -128,6 +128,20 @@ Migrating to the app (README "Migrating an application"):
                            unless the pattern starts with ! (strict: the app's 404 stands)
   --order <order>          php-first (default) or app-first: every request to the app first, PHP
                            (and the docroot) on its 404
+  --shadow 'PATTERN'       run the app beside PHP on these routes, repeatable (also "shadow" in
+                           --config): the client gets PHP's answer, the app a replay in the background,
+                           and the two answers are compared (a mismatch logs one line with a diff).
+                           Same patterns as --claim, GET, HEAD and OPTIONS only; a trailing @RATE
+                           samples that route ('GET /api/* @0.1': a tenth of its requests)
+  --shadow-rate <r>        the share shadowed for patterns without @RATE, 0 to 1 or 10% (default 1)
+  --shadow-unsafe          shadow every method (the app runs a POST a second time: staging copies only)
+  --shadow-headers <list>  response headers compared (default content-type,location,cache-control)
+  --shadow-ignore-json <p> a JSON pointer left out of the comparison, repeatable (/meta/time;
+                           * for any key or index: /items/*/updated_at)
+  --shadow-ignore-text RE  a regex whose matches are left out of text bodies, JSON strings and the
+                           compared headers, repeatable ('name="csrf" value="[^"]*"')
+  --shadow-concurrency <n> most shadows at once (default 4); beyond, skipped and counted. Bodies past
+                           1 MiB are not compared; an app that hangs is cut by --app-timeout
   --ledger <file>          count who served every request, by route and hour, in this SQLite file
                            (default .fpm-bridge/ledger.sqlite under the working directory; Node 22.5+)
   --no-ledger              keep no ledger

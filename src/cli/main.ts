@@ -173,7 +173,7 @@ async function main(argv: readonly string[]): Promise<number> {
       shutdownTimeoutMs: config.shutdownTimeoutMs,
       stop: firstSignal as Promise<NodeJS.Signals>,
       onServing: (url) => {
-        logger.info(banner({ url, root: resolve(config.root), frontController: config.frontController, php: php.describe, app: config.app, watch: config.watch, claims: config.claims, order: config.order, dev: config.dev, xdebug: config.xdebug }));
+        logger.info(banner({ url, root: resolve(config.root), frontController: config.frontController, php: php.describe, app: config.app, watch: config.watch, claims: config.claims, order: config.order, shadows: config.shadow, dev: config.dev, xdebug: config.xdebug }));
         if (admin) logger.info(`  admin ${admin.url} (healthz, readyz, metrics${ledgerPages['/ledger'] ? ', ledger' : ''})`);
         if (config.open) openBrowser(preferHttps(url.split('  ')));
       },
@@ -289,7 +289,7 @@ async function main(argv: readonly string[]): Promise<number> {
   if (share) workerReady(urls.join('  '));
   else {
     if (tlsNote) logger.info(tlsNote);
-    logger.info(banner({ url: urls.join('  '), root: resolve(config.root), frontController: config.frontController, php: php.describe, app: config.app, watch: config.watch, claims, order: config.order, dev: config.dev, xdebug: config.xdebug }));
+    logger.info(banner({ url: urls.join('  '), root: resolve(config.root), frontController: config.frontController, php: php.describe, app: config.app, watch: config.watch, claims, order: config.order, shadows: config.shadow, dev: config.dev, xdebug: config.xdebug }));
   }
   if (fastcgi && config.fastcgiListen && !share) {
     const at = config.fastcgiListen;

@@ -77,4 +77,24 @@ export default (req, res) => { res.writeHead(200, { 'content-type': 'text/plain'
     expect(await exited).toBe(2);
     expect(out.stderr).toContain(`export const claims in ${bad}`);
   });
+
+  it('--shadow: in the banner; the client gets PHP, a difference is one log line with the diff', async () => {
+    mkdirSync(root, { recursive: true });
+    writeFileSync(join(root, 'index.php'), '<?php echo "php " . $_SERVER["REQUEST_URI"] . "\\n";');
+    const { out, child, exited } = start(['--root', root, '--app', app, '--index', 'index.php', '--listen', '127.0.0.1:0', '--quiet', '--shadow', 'GET /shadowed/*']);
+    await until(() => out.stderr.includes('Ctrl-C'), 'banner');
+    expect(out.stderr).toContain('shadow GET /shadowed/*');
+    const url = /(http:\/\/\S+)/.exec(out.stderr)![1]!;
+    expect(await (await fetch(`${url}shadowed/x`)).text()).toBe('php /shadowed/x\n');
+    await until(() => out.stderr.includes('shadow GET /shadowed/x'), 'the mismatch line');
+    expect(out.stderr).toContain('shadow GET /shadowed/x: the app differs from PHP (GET /shadowed/*): content-type: php "text/html; charset=utf-8" | app "text/plain"; body at char 0: php "php /shadowed/x" | app "app /shadowed/x"');
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  }, 90_000);
+
+  it('a bad --shadow exits 2 naming the flag, before anything starts', async () => {
+    const { out, exited } = start(['--root', 'php/fixtures', '--app', app, '--shadow', 'GET /a @2']);
+    expect(await exited).toBe(2);
+    expect(out.stderr).toMatch(/--shadow: "2" is not a rate from 0 to 1/);
+  });
 });

@@ -1,4 +1,8 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { parseArgs, UsageError } from '../../src/cli/args.ts';
 import { parseRate, parseShadowPattern, shadowConfig, ShadowOptionError } from '../../src/shadow/shadow-config.ts';
 
 describe('shadow options', () => {
@@ -40,5 +44,36 @@ describe('shadow options', () => {
       expect(caught).toBeInstanceOf(ShadowOptionError);
       expect((caught as ShadowOptionError).flag).toBe(flag);
     }
+  });
+});
+
+describe('shadow flags', () => {
+  it('--shadow (repeatable) and its companions become the bridge options', () => {
+    const c = parseArgs(['--app', 'a.ts', '--shadow', 'GET /packages/:name', '--shadow', '/api/* @0.1', '--shadow-rate', '50%', '--shadow-headers', 'content-type,etag', '--shadow-ignore-json', '/meta/time', '--shadow-ignore-text', 'csrf=\\w+', '--shadow-concurrency', '2', '--shadow-unsafe']);
+    expect(c).toMatchObject({ shadow: ['GET /packages/:name', '/api/* @0.1'], shadowRate: 0.5, shadowHeaders: ['content-type,etag'], shadowIgnoreJson: ['/meta/time'], shadowIgnoreText: ['csrf=\\w+'], shadowConcurrency: 2, shadowUnsafe: true });
+    expect(parseArgs(['--app', 'a.ts'])).toMatchObject({ shadow: [], shadowRate: undefined, shadowUnsafe: false, shadowHeaders: undefined, shadowConcurrency: undefined });
+  });
+
+  it('and from the config file, under the same names', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fpm-bridge-shadow-config-'));
+    try {
+      writeFileSync(join(dir, 'fpm-bridge.json'), JSON.stringify({ app: 'app.ts', shadow: ['GET /packages/:name'], 'shadow-ignore-json': ['/meta/time'], 'shadow-unsafe': false }));
+      expect(parseArgs(['--config', join(dir, 'fpm-bridge.json')])).toMatchObject({ shadow: ['GET /packages/:name'], shadowIgnoreJson: ['/meta/time'], shadowUnsafe: false });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.each([
+    [['--shadow', '/x'], /^--shadow runs the app beside PHP: it needs --app/],
+    [['--app', 'a.ts', '--shadow', 'GET packages'], /^--shadow: "GET packages"/],
+    [['--app', 'a.ts', '--shadow', 'POST /rpc'], /^--shadow: "POST \/rpc": POST would run a second time/],
+    [['--app', 'a.ts', '--shadow', '/x', '--shadow-rate', '2'], /^--shadow-rate: "2" is not a rate/],
+    [['--app', 'a.ts', '--shadow', '/x', '--shadow-ignore-json', 'meta'], /^--shadow-ignore-json: "meta" is not a JSON pointer/],
+    [['--app', 'a.ts', '--shadow', '/x', '--shadow-ignore-text', '['], /^--shadow-ignore-text: "\[" is not a regex/],
+    [['--app', 'a.ts', '--shadow', '/x', '--shadow-concurrency', '0'], /^--shadow-concurrency: /],
+  ])('%j is a usage error naming the flag', (argv, message) => {
+    expect(() => parseArgs(argv)).toThrow(UsageError);
+    expect(() => parseArgs(argv)).toThrow(message);
   });
 });
