@@ -22,10 +22,10 @@ function keys(source: string, name: string): string[] {
 }
 
 describe('README: the library options', () => {
-  it('lists every BridgeOptions key (ServerLimits included) and nothing else', () => {
+  it('lists every BridgeOptions key (ServerLimits and ShadowOptions included) and nothing else', () => {
     const options = read('src/bridge/options.ts');
-    expect(options).toContain('export interface BridgeOptions extends ServerLimits');
-    const want = [...new Set([...keys(options, 'BridgeOptions'), ...keys(read('src/http/listen.ts'), 'ServerLimits')])].sort();
+    expect(options).toContain('export interface BridgeOptions extends ServerLimits, ShadowOptions');
+    const want = [...new Set([...keys(options, 'BridgeOptions'), ...keys(read('src/http/listen.ts'), 'ServerLimits'), ...keys(read('src/shadow/shadow-config.ts'), 'ShadowOptions')])].sort();
     const readme = read('README.md');
     const table = readme.slice(readme.indexOf('| Option | Type | What it is |'));
     const rows = table.split('\n').filter((l) => l.startsWith('| `'));
