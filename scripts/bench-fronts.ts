@@ -260,9 +260,15 @@ export function benchCert(): { cert: string; key: string } {
 }
 
 /** fpm-bridge on the same pool, with the bench app for the fallback paths, as a user would run it. */
-export function bridgeFront(b: Backends, paths: Paths, workers = 1, extra: { ledger?: { on: boolean; nodeBin: string }; tls?: boolean } = {}): Front {
-  const { ledger, tls = false } = extra;
-  const id = ledger ? `bridge-ledger-${ledger.on ? 'on' : 'off'}` : tls ? 'bridge-tls' : workers > 1 ? `bridge-w${workers}` : 'bridge';
+export function bridgeFront(
+  b: Backends,
+  paths: Paths,
+  workers = 1,
+  extra: { ledger?: { on: boolean; nodeBin: string }; tls?: boolean; variant?: { id: string; args: string[] } } = {},
+): Front {
+  const { ledger, tls = false, variant } = extra;
+  // `variant`: the same front with more flags (`bridge-shadow`: --shadow on the hello route).
+  const id = variant?.id ?? (ledger ? `bridge-ledger-${ledger.on ? 'on' : 'off'}` : tls ? 'bridge-tls' : workers > 1 ? `bridge-w${workers}` : 'bridge');
   return {
     id,
     persistent: false,
@@ -279,6 +285,7 @@ export function bridgeFront(b: Backends, paths: Paths, workers = 1, extra: { led
         ...(workers > 1 ? ['--workers', String(workers)] : []),
         // The ledger is on by default (on a Node with node:sqlite): its file goes to the bench's temp dir.
         ...(ledger && !ledger.on ? ['--no-ledger'] : ['--ledger', join(benchTmp(), `ledger-${id}.sqlite`)]),
+        ...(variant?.args ?? []),
       ];
       // The ledger A/B runs both sides on a Node that has node:sqlite (the bench's own, or Node 22's).
       const env = ledger ? { ...process.env, PATH: `${dirname(ledger.nodeBin)}:${process.env.PATH ?? ''}` } : undefined;

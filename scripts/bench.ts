@@ -26,7 +26,7 @@ const HELP = `usage: bash scripts/bench [--quick] [--rounds N] [--duration S] [-
   --rounds N           interleaved rounds (default 3; env BENCH_ROUNDS)
   --duration S         seconds of wrk per front and case per round (default 5; env BENCH_DURATION)
   --warmup S           seconds of unmeasured wrk before each measurement (default 1; env BENCH_WARMUP)
-  --cases a,b          only these cases: hello,1mib,static,post,php404,app,gzip,https,cpu,static-w,ledger
+  --cases a,b          only these cases: hello,1mib,static,post,php404,app,gzip,https,shadow,cpu,static-w,ledger
   --nginx-workers N    nginx worker_processes (default auto, as in Debian's nginx.conf; env BENCH_NGINX_WORKERS)
   --no-slow-client     skip the 1 GiB slow-client check
 The report is printed and written to .tmp/bench-<date>.md.`;
@@ -78,7 +78,7 @@ function parseOptions(argv: string[]): Options {
   };
 }
 
-const CASE_IDS = ['hello', '1mib', 'static', 'post', 'php404', 'app', 'gzip', 'https', 'cpu', 'static-w', 'ledger'];
+const CASE_IDS = ['hello', '1mib', 'static', 'post', 'php404', 'app', 'gzip', 'https', 'shadow', 'cpu', 'static-w', 'ledger'];
 
 function checkedCases(list: string): string[] {
   const ids = list.split(',');
@@ -143,6 +143,15 @@ function buildCases(has: (front: string) => boolean): Case[] {
       rows: [
         { front: 'nginx-ssl', label: 'nginx listen ssl http2', expect: hello },
         { front: 'bridge-tls', label: 'fpm-bridge --cert --key', expect: hello },
+      ],
+    },
+    // --shadow (issue 10): the same PHP hello with every request shadowed (the app replayed beside it,
+    // at most 4 at once, the rest skipped-busy): what the client's p99 pays for it.
+    {
+      id: 'shadow', title: 'PHP hello, the route shadowed', req: { method: 'GET', path: '/hello.php' }, baseline: 'bridge',
+      rows: [
+        { front: 'bridge', label: 'fpm-bridge', expect: hello },
+        { front: 'bridge-shadow', label: "fpm-bridge --shadow 'GET /hello.php'", expect: hello },
       ],
     },
     // --workers: the same front as one process and as two workers, wrk unpinned (it shares the two
@@ -210,6 +219,7 @@ function buildFronts(b: Backends, paths: Paths, opts: Options): Front[] {
     bridgeFront(b, paths),
     bridgeFront(b, paths, 2),
     bridgeFront(b, paths, 1, { tls: true }),
+    bridgeFront(b, paths, 1, { variant: { id: 'bridge-shadow', args: ['--shadow', 'GET /hello.php'] } }),
     ...ledgerFronts(b, paths),
   ];
   return fronts.filter((f): f is Front => f !== null);
