@@ -261,6 +261,14 @@ describe('--shadow: the app runs beside PHP, the client gets PHP', () => {
     expect(events).toHaveLength(0);
   });
 
+  it('a route both claimed and shadowed is the app\'s: served by it, not shadowed', async () => {
+    const { b, events } = await bridgeWith({ claims: ['GET /packages/:name'], shadow: ['GET /packages/:name'] });
+    const r = await request(b.port, '/packages/yay');
+    expect(r.headers['x-from']).toBe('app');
+    await sleep(200);
+    expect(events).toHaveLength(0);
+  });
+
   it('sampling: shadowRate 0 shadows nothing, a pattern of its own @1 everything', async () => {
     const { b, events } = await bridgeWith({ shadow: ['GET /packages/:name', 'GET /api/packages/:name @1'], shadowRate: 0 });
     for (let i = 0; i < 3; i++) await request(b.port, '/packages/yay');
