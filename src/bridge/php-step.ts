@@ -22,34 +22,13 @@ const HOLD_LIMIT = 1024 * 1024;
  * request passes on to the app; a request the app already declined gets PHP's answer as it is.
  */
 export function phpStep(parts: BridgeParts, holdForApp: boolean): Step {
-  const { client, logger, bodyLimits, trustProxy, server, fpmRestarting, sendTimeoutMs, sendfile } = parts;
+  const { client, logger, bodyLimits, fpmRestarting, sendTimeoutMs, sendfile } = parts;
   return async (ctx: RequestContext): Promise<ServedBy | null> => {
-    const { req, res, route, target } = ctx;
+    const { req, res, route } = ctx;
     if (route?.kind !== 'php') return null;
     const body = ctx.body ?? (ctx.body = await readBodyOrAnswer(req, res, bodyLimits, logger));
     if (!body) return 'bridge';
-    const socket = req.socket;
-    const params = encodeParams(
-      buildCgiParams(
-        {
-          method: req.method ?? 'GET',
-          rawUrl: target.originForm,
-          rawHeaders: req.rawHeaders,
-          authority: target.authority,
-          httpVersion: req.httpVersion,
-          tls: 'encrypted' in socket && Boolean(socket.encrypted),
-          remoteAddress: socket.remoteAddress ?? '',
-          remotePort: socket.remotePort ?? 0,
-          localAddress: socket.localAddress ?? '',
-          localPort: socket.localPort ?? 0,
-          // A declared `Content-Length: 0` is "0" (nginx sends it; frameworks read it), no header is "".
-          contentLength: hasBody(req) || req.headers['content-length'] !== undefined ? body.size : null,
-          trustProxy,
-        },
-        { scriptName: route.scriptName, pathInfo: route.pathInfo, scriptFilename: route.file, queryString: target.query },
-        server,
-      ),
-    );
+    const params = phpParams(parts, ctx, body.size);
     const outcome = await runPhp(client, res, {
       params,
       body: body.size === 0 ? null : (body.chunks ?? { [Symbol.asyncIterator]: () => body.streamReused()[Symbol.asyncIterator]() }),
@@ -86,4 +65,32 @@ export function phpStep(parts: BridgeParts, holdForApp: boolean): Step {
         return null;
     }
   };
+}
+
+/** The FastCGI params of a request the docroot routed to PHP, encoded: what nginx's fastcgi_params sends. */
+export function phpParams(parts: BridgeParts, ctx: RequestContext, bodySize: number): Buffer {
+  const { req, route, target } = ctx;
+  if (route?.kind !== 'php') throw new Error('phpParams: not a PHP route');
+  const socket = req.socket;
+  return encodeParams(
+    buildCgiParams(
+      {
+        method: req.method ?? 'GET',
+        rawUrl: target.originForm,
+        rawHeaders: req.rawHeaders,
+        authority: target.authority,
+        httpVersion: req.httpVersion,
+        tls: 'encrypted' in socket && Boolean(socket.encrypted),
+        remoteAddress: socket.remoteAddress ?? '',
+        remotePort: socket.remotePort ?? 0,
+        localAddress: socket.localAddress ?? '',
+        localPort: socket.localPort ?? 0,
+        // A declared `Content-Length: 0` is "0" (nginx sends it; frameworks read it), no header is "".
+        contentLength: hasBody(req) || req.headers['content-length'] !== undefined ? bodySize : null,
+        trustProxy: parts.trustProxy,
+      },
+      { scriptName: route.scriptName, pathInfo: route.pathInfo, scriptFilename: route.file, queryString: target.query },
+      parts.server,
+    ),
+  );
 }

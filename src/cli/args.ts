@@ -130,6 +130,7 @@ export interface CliConfig {
   shadowIgnoreJson: string[];
   shadowIgnoreText: string[];
   shadowConcurrency: number | undefined;
+  shadowNoise: boolean;
 }
 
 /** Read without --config when it is in the working directory (what `fpm-bridge init` writes). */
@@ -158,7 +159,7 @@ const NEGATABLE: ReadonlySet<string> = new Set(['ledger']);
 const SPAWN_FLAGS = ['php-fpm-bin', 'php-ini', 'php-fpm-conf', 'php-env', 'xdebug'];
 const BOOLEAN_FLAGS = [
   'help', 'version', 'quiet', 'path-info', 'path-info-static', 'follow-symlinks', 'watch', 'open', 'https', 'redirect-https',
-  'dev', 'xdebug', 'compress', 'shadow-unsafe',
+  'dev', 'xdebug', 'compress', 'shadow-unsafe', 'shadow-noise',
 ];
 /** The long flag names (also the keys of a --config file). */
 export const LONG_FLAGS: ReadonlySet<string> = new Set([...STRING_FLAGS, ...BOOLEAN_FLAGS]);
@@ -390,7 +391,7 @@ export function parseArgs(argv: readonly string[]): CliConfig {
     claims: needsApp('--claim', patterns('--claim', many('claim')), one('app')),
     order: parsed('order', parseOrder, 'php-first'),
     ledger: ledgerFile(a.ledger),
-    ...shadowFlags(many, parsed, count, Boolean(a['shadow-unsafe']), one('app')),
+    ...shadowFlags(many, parsed, count, Boolean(a['shadow-unsafe']), Boolean(a['shadow-noise']), one('app')),
   };
 }
 
@@ -400,8 +401,9 @@ function shadowFlags(
   parsed: <T>(name: string, parse: (s: string) => T, fallback: T) => T,
   count: (s: string) => number,
   unsafe: boolean,
+  noise: boolean,
   app: string | undefined,
-): Pick<CliConfig, 'shadow' | 'shadowRate' | 'shadowUnsafe' | 'shadowHeaders' | 'shadowIgnoreJson' | 'shadowIgnoreText' | 'shadowConcurrency'> {
+): Pick<CliConfig, 'shadow' | 'shadowRate' | 'shadowUnsafe' | 'shadowHeaders' | 'shadowIgnoreJson' | 'shadowIgnoreText' | 'shadowConcurrency' | 'shadowNoise'> {
   const headers = many('shadow-headers');
   const shadow = many('shadow');
   if (shadow.length > 0 && !app) throw new UsageError('--shadow runs the app beside PHP: it needs --app <module>');
@@ -413,6 +415,7 @@ function shadowFlags(
     shadowIgnoreJson: many('shadow-ignore-json'),
     shadowIgnoreText: many('shadow-ignore-text'),
     shadowConcurrency: parsed('shadow-concurrency', count, undefined),
+    shadowNoise: noise,
   };
   try {
     shadowConfig(flags);

@@ -142,6 +142,8 @@ Migrating to the app (README "Migrating an application"):
                            compared headers, repeatable ('name="csrf" value="[^"]*"')
   --shadow-concurrency <n> most shadows at once (default 4); beyond, skipped and counted. Bodies past
                            1 MiB are not compared; an app that hangs is cut by --app-timeout
+  --shadow-noise           ask PHP twice (GET, HEAD, OPTIONS without a body) and leave out of the
+                           comparison what differs between its two answers (times, tokens, ids)
   --ledger <file>          count who served every request, by route and hour, in this SQLite file
                            (default .fpm-bridge/ledger.sqlite under the working directory; Node 22.5+)
   --no-ledger              keep no ledger

@@ -29,9 +29,6 @@ export type AppAnswer = { kind: 'answer'; response: CapturedResponse } | { kind:
 export function replayToApp(app: NodeListener, request: ShadowRequest, opts: { maxBody: number; timeoutMs: number }): Promise<AppAnswer> {
   return new Promise((resolve) => {
     const sink = new CaptureSocket(opts.maxBody + 64 * 1024);
-    sink.remoteAddress = request.remoteAddress;
-    sink.remotePort = request.remotePort;
-    sink.encrypted = request.encrypted;
     let settled = false;
     const settle = (answer: AppAnswer) => {
       if (settled) return;
@@ -45,27 +42,8 @@ export function replayToApp(app: NodeListener, request: ShadowRequest, opts: { m
     }, opts.timeoutMs);
     timer.unref?.();
 
-    const req = new IncomingMessage(sink as never);
-    req.method = request.method;
-    req.url = request.url;
-    req.httpVersion = request.httpVersion;
-    const [major, minor] = request.httpVersion.split('.').map(Number);
-    req.httpVersionMajor = major ?? 1;
-    req.httpVersionMinor = minor ?? 1;
-    req.rawHeaders = [...request.rawHeaders];
-    req.headers = joinHeaders(request.rawHeaders);
-    req.complete = true;
-    // The body comes from memory, never from the socket: reading must not resume it.
-    req._read = () => {};
-    for (const chunk of request.body ?? []) req.push(chunk);
-    req.push(null);
-
-    const res = new ServerResponse(req);
-    res.assignSocket(sink as never);
-    // A late write or a misuse by the app is the app's business: never an uncaught 'error'.
-    res.on('error', () => {});
-    req.on('error', () => {});
-    sink.on('error', () => {});
+    const req = copyRequest(request, sink);
+    const res = responseOn(req, sink);
     sink.once('close', () => settle({ kind: 'failed', reason: 'the app cut its response' }));
     res.once('finish', () => {
       if (sink.over) return settle({ kind: 'large' });
@@ -81,6 +59,44 @@ export function replayToApp(app: NodeListener, request: ShadowRequest, opts: { m
       settle({ kind: 'failed', reason: `the app failed: ${(err as Error)?.message ?? String(err)}` });
     }
   });
+}
+
+/** A response to (a copy of) `request` that goes nowhere: for PHP's second answer, which a tap copies. */
+export function sinkResponse(request: ShadowRequest): ServerResponse {
+  const sink = new CaptureSocket(0);
+  return responseOn(copyRequest(request, sink), sink);
+}
+
+/** The request again, on `socket`, its body from memory. */
+function copyRequest(request: ShadowRequest, socket: CaptureSocket): IncomingMessage {
+  socket.remoteAddress = request.remoteAddress;
+  socket.remotePort = request.remotePort;
+  socket.encrypted = request.encrypted;
+  const req = new IncomingMessage(socket as never);
+  req.method = request.method;
+  req.url = request.url;
+  req.httpVersion = request.httpVersion;
+  const [major, minor] = request.httpVersion.split('.').map(Number);
+  req.httpVersionMajor = major ?? 1;
+  req.httpVersionMinor = minor ?? 1;
+  req.rawHeaders = [...request.rawHeaders];
+  req.headers = joinHeaders(request.rawHeaders);
+  req.complete = true;
+  // The body comes from memory, never from the socket: reading must not resume it.
+  req._read = () => {};
+  for (const chunk of request.body ?? []) req.push(chunk);
+  req.push(null);
+  req.on('error', () => {});
+  return req;
+}
+
+function responseOn(req: IncomingMessage, socket: CaptureSocket): ServerResponse {
+  const res = new ServerResponse(req);
+  res.assignSocket(socket as never);
+  // A late write or a misuse by the app is the app's business: never an uncaught 'error'.
+  res.on('error', () => {});
+  socket.on('error', () => {});
+  return res;
 }
 
 /**

@@ -34,16 +34,30 @@ const MAX_VALUE = 60;
 /** Context shown either side of the first differing character of a text body. */
 const TEXT_CONTEXT = 24;
 
-export function compareResponses(php: CapturedResponse, app: CapturedResponse, rules: CompareRules): Comparison {
+/**
+ * Where PHP's two answers to the same request differ (Diffy's noise: timestamps, tokens, ids that no
+ * ignore rule names): the comparison with the app leaves those places out.
+ */
+export interface Noise {
+  status: boolean;
+  headers: ReadonlySet<string>;
+  /** JSON bodies: the pointers where the two differ. */
+  pointers: readonly string[];
+  /** Text bodies: the tokens that differ (same token count), or the differing middle (prefix and suffix kept); null: none. */
+  text: { kind: 'tokens'; count: number; noisy: ReadonlySet<number> } | { kind: 'span'; prefix: number; suffix: number } | null;
+}
+
+export function compareResponses(php: CapturedResponse, app: CapturedResponse, rules: CompareRules, noise: Noise | null = null): Comparison {
   const parts: string[] = [];
-  if (php.status !== app.status) parts.push(`status: php ${php.status} | app ${app.status}`);
+  if (php.status !== app.status && !noise?.status) parts.push(`status: php ${php.status} | app ${app.status}`);
+  if (noise) rules = { ...rules, headers: rules.headers.filter((h) => !noise.headers.has(h)), ignorePointers: [...rules.ignorePointers, ...noise.pointers] };
   for (const name of rules.headers) {
     const a = headerValue(php, name, rules.ignorePatterns);
     const b = headerValue(app, name, rules.ignorePatterns);
     if (a !== b) parts.push(`${name}: php ${quote(a)} | app ${quote(b)}`);
   }
   if (rules.compareBody) {
-    const body = compareBodies(php, app, rules);
+    const body = compareBodies(php, app, rules, noise?.text ?? null);
     if (body) parts.push(body);
   }
   if (parts.length === 0) return { match: true };
@@ -73,7 +87,7 @@ function bodyKind(r: CapturedResponse): BodyKind {
 }
 
 /** What differs between the bodies, or null. The kind follows PHP's content type. */
-function compareBodies(php: CapturedResponse, app: CapturedResponse, rules: CompareRules): string | null {
+function compareBodies(php: CapturedResponse, app: CapturedResponse, rules: CompareRules, textNoise: Noise['text']): string | null {
   const kind = bodyKind(php);
   if (kind === 'json') {
     const a = parseJson(php.body);
@@ -88,8 +102,9 @@ function compareBodies(php: CapturedResponse, app: CapturedResponse, rules: Comp
     // Neither is JSON: compare them as text.
   }
   if (kind === 'json' || kind === 'text') {
-    const a = normaliseText(scrub(php.body.toString('utf8'), rules.ignorePatterns));
-    const b = normaliseText(scrub(app.body.toString('utf8'), rules.ignorePatterns));
+    let a = textOf(php, rules);
+    let b = textOf(app, rules);
+    if (textNoise) [a, b] = maskNoise(a, b, textNoise);
     if (a === b) return null;
     const at = firstDifference(a, b);
     return `body at char ${at}: php ${quote(around(a, at))} | app ${quote(around(b, at))}`;
@@ -107,6 +122,72 @@ function parseJson(body: Buffer): { ok: true; value: unknown } | { ok: false } {
   } catch {
     return { ok: false };
   }
+}
+
+/**
+ * Where PHP's two answers to one request differ (`a` and `b`, both PHP's): what compareResponses is
+ * then told to leave out. Null when they are the same: no noise.
+ */
+export function findNoise(a: CapturedResponse, b: CapturedResponse, rules: CompareRules): Noise | null {
+  const headers = new Set(rules.headers.filter((h) => headerValue(a, h, rules.ignorePatterns) !== headerValue(b, h, rules.ignorePatterns)));
+  let pointers: string[] = [];
+  let text: Noise['text'] = null;
+  if (rules.compareBody) {
+    const ja = bodyKind(a) === 'json' ? parseJson(a.body) : { ok: false as const };
+    const jb = bodyKind(a) === 'json' ? parseJson(b.body) : { ok: false as const };
+    if (ja.ok && jb.ok) pointers = allJsonDifferences(prepareJson(ja.value, rules), prepareJson(jb.value, rules), '');
+    else if (bodyKind(a) !== 'bytes') text = textNoise(textOf(a, rules), textOf(b, rules));
+  }
+  const status = a.status !== b.status;
+  return status || headers.size > 0 || pointers.length > 0 || text ? { status, headers, pointers, text } : null;
+}
+
+function textOf(r: CapturedResponse, rules: CompareRules): string {
+  return normaliseText(scrub(r.body.toString('utf8'), rules.ignorePatterns));
+}
+
+/**
+ * The unit a noisy value is masked in: runs of anything but spaces, `<>"'=`, and those one by one, so
+ * `<small>10:00:01</small>` masks the time whole and `value="a1b2"` the value.
+ */
+function tokens(text: string): string[] {
+  return text.match(/[^\s<>"'=]+|\s+|[<>"'=]/g) ?? [];
+}
+
+function textNoise(a: string, b: string): Noise['text'] {
+  if (a === b) return null;
+  const ta = tokens(a);
+  const tb = tokens(b);
+  if (ta.length === tb.length) {
+    const noisy = new Set<number>();
+    ta.forEach((t, i) => t !== tb[i] && noisy.add(i));
+    return { kind: 'tokens', count: ta.length, noisy };
+  }
+  let prefix = 0;
+  while (prefix < ta.length && prefix < tb.length && ta[prefix] === tb[prefix]) prefix++;
+  let suffix = 0;
+  while (suffix < ta.length - prefix && suffix < tb.length - prefix && ta[ta.length - 1 - suffix] === tb[tb.length - 1 - suffix]) suffix++;
+  return { kind: 'span', prefix, suffix };
+}
+
+/** PHP's text and the app's with PHP's noisy places replaced by one marker in both (when the app's has them in the same places). */
+function maskNoise(php: string, app: string, noise: NonNullable<Noise['text']>): [string, string] {
+  const tp = tokens(php);
+  const ta = tokens(app);
+  let prefix: number;
+  let suffix: number;
+  if (noise.kind === 'tokens') {
+    if (tp.length !== noise.count) return [php, app];
+    if (ta.length === noise.count) {
+      const mask = (t: string[]) => t.map((x, i) => (noise.noisy.has(i) ? '\u2026' : x)).join('');
+      return [mask(tp), mask(ta)];
+    }
+    // The app's has another length there ("3 minutes ago" / "yesterday"): from the first noisy token to the last.
+    prefix = Math.min(...noise.noisy);
+    suffix = noise.count - 1 - Math.max(...noise.noisy);
+  } else ({ prefix, suffix } = noise);
+  const span = (t: string[]) => (t.length < prefix + suffix ? t.join('') : [...t.slice(0, prefix), '\u2026', ...t.slice(t.length - suffix)].join(''));
+  return [span(tp), span(ta)];
 }
 
 /** Whitespace runs become one space, none between tags, none at the ends. */
@@ -141,7 +222,8 @@ function quote(v: string | null): string {
 /** The JSON with the ignored pointers taken out and the ignore patterns applied to its strings. */
 function prepareJson(value: unknown, rules: CompareRules): unknown {
   let v = rules.ignorePatterns.length > 0 ? scrubStrings(value, rules.ignorePatterns) : value;
-  for (const pointer of rules.ignorePointers) v = removePointer(v, parsePointer(pointer));
+  // `` (the whole document, from noise: PHP's two answers differ at the root) leaves nothing to compare.
+  for (const pointer of rules.ignorePointers) v = pointer === '' ? null : removePointer(v, parsePointer(pointer));
   return v;
 }
 
@@ -218,6 +300,22 @@ function firstJsonDifference(a: unknown, b: unknown, at: string): string | null 
   }
   if (a === b) return null;
   return `${at || '/'}: php ${short(a)} | app ${short(b)}`;
+}
+
+/** Every pointer where two JSON values differ (the deepest place; a whole array when lengths differ). */
+function allJsonDifferences(a: unknown, b: unknown, at: string): string[] {
+  if (Array.isArray(a) && Array.isArray(b)) {
+    if (a.length !== b.length) return [at];
+    return a.flatMap((x, i) => allJsonDifferences(x, b[i], `${at}/${i}`));
+  }
+  if (isObject(a) && isObject(b)) {
+    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])];
+    return keys.flatMap((k) => {
+      const path = `${at}/${k.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+      return k in a && k in b ? allJsonDifferences(a[k], b[k], path) : [path];
+    });
+  }
+  return a === b ? [] : [at];
 }
 
 function short(v: unknown): string {

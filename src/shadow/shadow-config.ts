@@ -17,6 +17,11 @@ export interface ShadowOptions {
   shadowIgnoreText?: readonly string[];
   /** `--shadow-concurrency`: most shadows at once (default 4); beyond, skipped and counted. */
   shadowConcurrency?: number;
+  /**
+   * `--shadow-noise`: ask PHP a second time (GET, HEAD, OPTIONS without a body) and leave out of the
+   * comparison what differs between PHP's two answers (Diffy's noise). PHP runs twice for those requests.
+   */
+  shadowNoise?: boolean;
 }
 
 /** Methods sent twice without harm (RFC 9110 9.2.1), the only ones shadowed without --shadow-unsafe. */
@@ -33,6 +38,8 @@ export interface ShadowConfig {
   unsafe: boolean;
   rules: Omit<CompareRules, 'compareBody'>;
   concurrency: number;
+  /** Ask PHP twice and ignore what differs between its answers. */
+  noise: boolean;
   /** Bodies (PHP's, the app's, the request's) past this are not compared. */
   maxBody: number;
 }
@@ -129,5 +136,5 @@ export function shadowConfig(o: ShadowOptions): ShadowConfig | null {
     return c;
   });
   if (routes.length === 0) return null;
-  return { routes, unsafe, rules, concurrency, maxBody: SHADOW_DEFAULTS.maxBody };
+  return { routes, unsafe, rules, concurrency, noise: o.shadowNoise ?? false, maxBody: SHADOW_DEFAULTS.maxBody };
 }

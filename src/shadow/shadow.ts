@@ -4,9 +4,12 @@ import type { ResponseTap } from '../php/php-request.ts';
 import { matchesPattern } from '../route/claim-pattern.ts';
 import { replayToApp, type ShadowRequest } from './app-replay.ts';
 import { ResponseCapture } from './capture.ts';
-import { compareResponses } from './compare.ts';
+import { compareResponses, findNoise, type CapturedResponse } from './compare.ts';
 import { SAFE_METHODS, type ShadowConfig, type ShadowRoute } from './shadow-config.ts';
 import { ShadowEvents, type ShadowEvent } from './shadow-event.ts';
+
+/** Asks PHP the same request once more (--shadow-noise): its answer, or null when it had none. */
+export type PhpAgain = () => Promise<CapturedResponse | null>;
 
 /** One shadowed request, from before PHP runs to the published result. */
 export interface ShadowRun {
@@ -49,7 +52,7 @@ export class Shadow {
    * its body was too large to keep). A request PHP does not answer itself (a 404 the app took, an
    * error, a client gone) publishes nothing.
    */
-  start(id: number, method: string, path: string, route: ShadowRoute, request: ShadowRequest | null): ShadowRun {
+  start(id: number, method: string, path: string, route: ShadowRoute, request: ShadowRequest | null, phpAgain: PhpAgain | null = null): ShadowRun {
     const base = { id, method, path, pattern: route.pattern.source };
     if (this.running >= this.config.concurrency) {
       // Nothing is kept of PHP's answer: the tap only learns whether PHP answered.
@@ -67,19 +70,23 @@ export class Shadow {
           return this.later(base, 'skipped-large');
         }
         // The app starts once the bridge is done with the request (its RequestEvent published).
-        setImmediate(() => void this.compare(base, capture, request).finally(() => this.release()));
+        setImmediate(() => void this.compare(base, capture, request, phpAgain).finally(() => this.release()));
       },
     };
   }
 
-  private async compare(base: Omit<ShadowEvent, 'outcome' | 'diff' | 'at'>, capture: ResponseCapture, request: ShadowRequest): Promise<void> {
+  private async compare(base: Omit<ShadowEvent, 'outcome' | 'diff' | 'at'>, capture: ResponseCapture, request: ShadowRequest, phpAgain: PhpAgain | null): Promise<void> {
+    const rules = { ...this.config.rules, compareBody: request.method !== 'HEAD' };
+    // --shadow-noise: PHP's second answer to the same request says what varies by itself.
+    const second = phpAgain ? await phpAgain() : null;
+    const noise = second ? findNoise(capture.response(), second, rules) : null;
     const answer = await replayToApp(this.app, request, { maxBody: this.config.maxBody, timeoutMs: this.timeoutMs });
     if (answer.kind === 'large') return this.publish(base, 'skipped-large');
     if (answer.kind === 'failed') {
       this.logger.warn(`shadow ${request.method} ${request.url}: ${answer.reason}`);
       return this.publish(base, 'app-failed');
     }
-    const result = compareResponses(capture.response(), answer.response, { ...this.config.rules, compareBody: request.method !== 'HEAD' });
+    const result = compareResponses(capture.response(), answer.response, rules, noise);
     if (result.match) return this.publish(base, 'match');
     this.logger.warn(`shadow ${request.method} ${request.url}: the app differs from PHP (${base.pattern}): ${result.diff}`);
     this.publish(base, 'mismatch', result.diff);

@@ -2,7 +2,7 @@
 // implements it, and --shadow runs the app beside PHP on those requests. The client always gets PHP's
 // answer, byte for byte and not delayed by the app; the app's answer is compared with PHP's and one
 // ShadowEvent is published per shadowed request (match, mismatch with a diff, skipped, app-failed).
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,7 @@ import { startPhpFpm, type PhpFpm } from '../helpers/php-fpm.ts';
 import { recordingLogger, request, sleep, startBridge, waitFor, type RecordingLogger, type Reply, type Running } from './support.ts';
 
 const INDEX_PHP = `<?php
+file_put_contents(__DIR__ . '/../runs.log', $_SERVER['REQUEST_METHOD'] . ' ' . $_SERVER['REQUEST_URI'] . "\\n", FILE_APPEND | LOCK_EX);
 $path = $_SERVER['PATH_INFO'] ?? '/';
 $packages = ['pacman-git' => 'A library-based package manager', 'yay' => 'Yet another yogurt'];
 if (preg_match('#^/(?:packages|slow|busy)/([^/]+)/?$#', $path, $m)) {
@@ -120,6 +121,7 @@ describe('--shadow: the app runs beside PHP, the client gets PHP', () => {
     b.bridge.shadowEvents.subscribe((e) => events.push(e));
     return { b, events, logger };
   }
+  const runs = (line: string) => readFileSync(join(dir, 'runs.log'), 'utf8').split('\n').filter((l) => l === line).length;
   const without = (r: Reply) => r.rawHeaders.filter((_, i, all) => i % 2 === 0 ? all[i]!.toLowerCase() !== 'date' : all[i - 1]!.toLowerCase() !== 'date');
 
   beforeAll(async () => {
@@ -127,6 +129,7 @@ describe('--shadow: the app runs beside PHP, the client gets PHP', () => {
     root = join(dir, 'public');
     mkdirSync(root);
     writeFileSync(join(root, 'index.php'), INDEX_PHP);
+    writeFileSync(join(dir, 'runs.log'), '');
     fpm = await startPhpFpm({ workers: 4 });
   }, 20_000);
 
@@ -267,6 +270,29 @@ describe('--shadow: the app runs beside PHP, the client gets PHP', () => {
     expect(r.headers['x-from']).toBe('app');
     await sleep(200);
     expect(events).toHaveLength(0);
+  });
+
+  it('--shadow-noise: PHP asked twice says what is volatile (its timestamp, its CSRF token); the rest is still compared', async () => {
+    const { b, events } = await bridgeWith({ shadow: ['GET /api/packages/:name', 'GET /form', 'GET /packages/:name'], shadowNoise: true });
+    const before = runs('GET /form');
+    await request(b.port, '/api/packages/yay');
+    await request(b.port, '/form');
+    await request(b.port, '/packages/pacman-git');
+    await waitFor(() => events.length === 3, 5_000, 'three shadow events');
+    const byPath = (p: string) => events.find((e) => e.path === p)!;
+    expect(byPath('/api/packages/yay')).toMatchObject({ outcome: 'match' });
+    expect(byPath('/form')).toMatchObject({ outcome: 'match' });
+    // PHP's two answers to this one are equal: the app's real difference is still caught.
+    expect(byPath('/packages/pacman-git')).toMatchObject({ outcome: 'mismatch', diff: expect.stringContaining('library-based') });
+    expect(runs('GET /form')).toBe(before + 2);
+  });
+
+  it('--shadow-noise never sends a POST to PHP twice, even with shadowUnsafe', async () => {
+    const { b, events } = await bridgeWith({ shadow: ['POST /rpc'], shadowUnsafe: true, shadowNoise: true });
+    const before = runs('POST /rpc');
+    await request(b.port, '/rpc', { method: 'POST', body: 'once', headers: { 'content-type': 'text/plain' } });
+    await waitFor(() => events.length === 1, 5_000, 'the POST shadow');
+    expect(runs('POST /rpc')).toBe(before + 1);
   });
 
   it('sampling: shadowRate 0 shadows nothing, a pattern of its own @1 everything', async () => {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { compareResponses, DEFAULT_SHADOW_HEADERS, normaliseText, parsePointer, PointerError, type CapturedResponse, type CompareRules } from '../../src/shadow/compare.ts';
+import { compareResponses, DEFAULT_SHADOW_HEADERS, findNoise, normaliseText, parsePointer, PointerError, type CapturedResponse, type CompareRules } from '../../src/shadow/compare.ts';
 
 const RULES: CompareRules = { headers: DEFAULT_SHADOW_HEADERS, ignorePointers: [], ignorePatterns: [], compareBody: true };
 
@@ -129,5 +129,50 @@ describe('shadow comparison', () => {
         expect(c.match).toBe(normaliseText(x) === normaliseText(y));
       }),
     );
+  });
+
+  describe("noise: where PHP's two answers to one request differ is left out", () => {
+    it('none when PHP answers the same twice', () => {
+      expect(findNoise(html('<p>x</p>'), html('<p>x</p>'), RULES)).toBeNull();
+    });
+
+    it('JSON: every pointer that differs between the two PHP answers', () => {
+      const a = json({ name: 'yay', meta: { time: 1.5, id: 'a1' }, list: [1, 2] });
+      const b = json({ name: 'yay', meta: { time: 2.5, id: 'b2' }, list: [1, 2, 3] });
+      const noise = findNoise(a, b, RULES)!;
+      expect([...noise.pointers].sort()).toEqual(['/list', '/meta/id', '/meta/time']);
+      const app = json({ meta: { id: 'zz', time: 9 }, list: [], name: 'yay' });
+      expect(compareResponses(a, app, RULES, noise)).toEqual({ match: true });
+      expect(compareResponses(a, json({ meta: { id: 'zz', time: 9 }, list: [], name: 'nay' }), RULES, noise)).toEqual({ match: false, diff: 'body /name: php "yay" | app "nay"' });
+      expect(compareResponses(json([1]), json([2]), RULES, findNoise(json([1]), json([3]), RULES))).toEqual({ match: true });
+    });
+
+    it('text: the tokens that differ (a CSRF token, a time), and only those', () => {
+      const page = (token: string, time: string, name = 'yay') => html(`<form><input name="csrf" value="${token}"></form><p>${name}</p><small>${time}</small>`);
+      const noise = findNoise(page('a1b2', '10:00:01'), page('c3d4', '10:00:02'), RULES)!;
+      expect(noise.text?.kind).toBe('tokens');
+      expect(compareResponses(page('a1b2', '10:00:01'), page('ffff', '11:30:59'), RULES, noise)).toEqual({ match: true });
+      const c = compareResponses(page('a1b2', '10:00:01'), page('ffff', '11:30:59', 'nay'), RULES, noise);
+      expect(c).toMatchObject({ match: false, diff: expect.stringMatching(/^body at char \d+: php ".*<p>yay<\/p>.*" \| app ".*<p>nay<\/p>.*"$/) });
+    });
+
+    it('text of another length: the differing middle, prefix and suffix kept', () => {
+      const noise = findNoise(html('<h1>Hi</h1><p>3 minutes ago</p><footer>f</footer>'), html('<h1>Hi</h1><p>yesterday</p><footer>f</footer>'), RULES)!;
+      expect(noise.text?.kind).toBe('span');
+      // Same length in PHP, another in the app: the noisy tokens' span.
+      const same = findNoise(html('<h1>Hi</h1><p>3 minutes ago</p><footer>f</footer>'), html('<h1>Hi</h1><p>4 hours ago</p><footer>f</footer>'), RULES)!;
+      expect(same.text?.kind).toBe('tokens');
+      expect(compareResponses(html('<h1>Hi</h1><p>3 minutes ago</p><footer>f</footer>'), html('<h1>Hi</h1><p>yesterday ago</p><footer>f</footer>'), RULES, same)).toEqual({ match: true });
+      expect(compareResponses(html('<h1>Hi</h1><p>3 minutes ago</p><footer>f</footer>'), html('<h1>Hi</h1><p>yesterday</p><footer>f</footer>'), RULES, noise)).toEqual({ match: true });
+      expect(compareResponses(html('<h1>Hi</h1><p>3 minutes ago</p><footer>f</footer>'), html('<h1>Hello</h1><p>yesterday</p><footer>f</footer>'), RULES, noise).match).toBe(false);
+    });
+
+    it('a header or the status that varies between PHP answers is not compared', () => {
+      const noise = findNoise(html('x', { 'cache-control': 'max-age=10' }), html('x', { 'cache-control': 'max-age=9' }), RULES)!;
+      expect([...noise.headers]).toEqual(['cache-control']);
+      expect(compareResponses(html('x', { 'cache-control': 'max-age=10' }), html('x', { 'cache-control': 'no-store' }), RULES, noise)).toEqual({ match: true });
+      const flaky = findNoise(html('x'), { ...html('x'), status: 503 }, RULES)!;
+      expect(compareResponses(html('x'), { ...html('x'), status: 500 }, RULES, flaky)).toEqual({ match: true });
+    });
   });
 });
