@@ -49,9 +49,9 @@ describe('shadow options', () => {
 
 describe('shadow flags', () => {
   it('--shadow (repeatable) and its companions become the bridge options', () => {
-    const c = parseArgs(['--app', 'a.ts', '--shadow', 'GET /packages/:name', '--shadow', '/api/* @0.1', '--shadow-rate', '50%', '--shadow-headers', 'content-type,etag', '--shadow-ignore-json', '/meta/time', '--shadow-ignore-text', 'csrf=\\w+', '--shadow-concurrency', '2', '--shadow-unsafe']);
-    expect(c).toMatchObject({ shadow: ['GET /packages/:name', '/api/* @0.1'], shadowRate: 0.5, shadowHeaders: ['content-type,etag'], shadowIgnoreJson: ['/meta/time'], shadowIgnoreText: ['csrf=\\w+'], shadowConcurrency: 2, shadowUnsafe: true });
-    expect(parseArgs(['--app', 'a.ts'])).toMatchObject({ shadow: [], shadowRate: undefined, shadowUnsafe: false, shadowHeaders: undefined, shadowConcurrency: undefined });
+    const c = parseArgs(['--app', 'a.ts', '--shadow', 'GET /packages/:name', '--shadow', '/api/* @0.1', '--shadow-rate', '50%', '--shadow-headers', 'content-type,etag', '--shadow-ignore-json', '/meta/time', '--shadow-ignore-text', 'csrf=\\w+', '--shadow-concurrency', '2', '--shadow-unsafe', '--shadow-noise']);
+    expect(c).toMatchObject({ shadowNoise: true, shadow: ['GET /packages/:name', '/api/* @0.1'], shadowRate: 0.5, shadowHeaders: ['content-type,etag'], shadowIgnoreJson: ['/meta/time'], shadowIgnoreText: ['csrf=\\w+'], shadowConcurrency: 2, shadowUnsafe: true });
+    expect(parseArgs(['--app', 'a.ts'])).toMatchObject({ shadow: [], shadowRate: undefined, shadowUnsafe: false, shadowNoise: false, shadowHeaders: undefined, shadowConcurrency: undefined });
   });
 
   it('and from the config file, under the same names', () => {
