@@ -146,12 +146,15 @@ function buildCases(has: (front: string) => boolean): Case[] {
       ],
     },
     // --shadow (issue 10): the same PHP hello with every request shadowed (the app replayed beside it,
-    // at most 4 at once, the rest skipped-busy): what the client's p99 pays for it.
+    // at most 4 at once, the rest skipped-busy), and with a tenth of them (`@0.1`, what a busy route
+    // would use): what the client's p99 pays for it. wrk is closed-loop at saturation, so the shadow's
+    // CPU shows as req/s and p99 both.
     {
       id: 'shadow', title: 'PHP hello, the route shadowed', req: { method: 'GET', path: '/hello.php' }, baseline: 'bridge',
       rows: [
         { front: 'bridge', label: 'fpm-bridge', expect: hello },
-        { front: 'bridge-shadow', label: "fpm-bridge --shadow 'GET /hello.php'", expect: hello },
+        { front: 'bridge-shadow', label: "fpm-bridge --shadow 'GET /hello.php' (every request)", expect: hello },
+        { front: 'bridge-shadow-10', label: "fpm-bridge --shadow 'GET /hello.php @0.1' (a tenth)", expect: hello },
       ],
     },
     // --workers: the same front as one process and as two workers, wrk unpinned (it shares the two
@@ -220,6 +223,7 @@ function buildFronts(b: Backends, paths: Paths, opts: Options): Front[] {
     bridgeFront(b, paths, 2),
     bridgeFront(b, paths, 1, { tls: true }),
     bridgeFront(b, paths, 1, { variant: { id: 'bridge-shadow', args: ['--shadow', 'GET /hello.php'] } }),
+    bridgeFront(b, paths, 1, { variant: { id: 'bridge-shadow-10', args: ['--shadow', 'GET /hello.php @0.1'] } }),
     ...ledgerFronts(b, paths),
   ];
   return fronts.filter((f): f is Front => f !== null);
