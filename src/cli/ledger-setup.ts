@@ -7,7 +7,7 @@ import { Ledger } from '../ledger/ledger.ts';
 import { LedgerOpenError, LedgerStore } from '../ledger/ledger-store.ts';
 import { LedgerUnavailableError } from '../ledger/sqlite.ts';
 import type { Logger } from '../log/logger.ts';
-import type { ShadowEvents } from '../shadow/shadow-event.ts';
+import { parseShadowPattern } from '../shadow/shadow-config.ts';
 
 export type LedgerStart = { ledger: Ledger; file: string } | { unavailable: string } | { error: string };
 
@@ -41,8 +41,23 @@ function openStore(path: string): LedgerStore | { unavailable: string } | { erro
   }
 }
 
-/** Subscribes the ledger to the bridge's requests, and to its shadow results once the bridge has them. */
+/** Subscribes the ledger to the bridge's finished requests and its shadow results. */
 export function attachLedger(ledger: Ledger, bridge: Bridge): void {
-  const shadowEvents = (bridge as Bridge & { shadowEvents?: ShadowEvents }).shadowEvents ?? null;
-  ledger.attach(bridge.events, shadowEvents);
+  ledger.attach(bridge.events, bridge.shadowEvents);
+}
+
+/**
+ * The --shadow patterns without their `@RATE`: a shadowed route's requests count under its pattern
+ * from the first one, on the same row as its shadow results.
+ */
+export function shadowPatterns(shadow: readonly string[]): string[] {
+  const out: string[] = [];
+  for (const text of shadow) {
+    try {
+      out.push(parseShadowPattern(text, 1, true).pattern.source);
+    } catch {
+      // Checked (exit 2) where the flags are parsed; nothing to count under here.
+    }
+  }
+  return out;
 }

@@ -215,7 +215,7 @@ async function main(argv: readonly string[]): Promise<number> {
 
   let ledger: import('../ledger/ledger.ts').Ledger | undefined;
   if (ledgers && config.ledger) {
-    const started = ledgers.startLedger(config.ledger, logger, claims);
+    const started = ledgers.startLedger(config.ledger, logger, [...claims, ...ledgers.shadowPatterns(config.shadow)]);
     if ('error' in started) return fail(started.error);
     if ('unavailable' in started) {
       if (!share) logger.warn(started.unavailable);

@@ -144,6 +144,23 @@ describe.skipIf(!available)('the ledger through the command', () => {
     expect(countIn(file)).toBe(40);
   }, 90_000);
 
+  it('--shadow: the shadow results and the route\'s requests are one row, ready to claim after 100 matches', async () => {
+    const file = join(dir, 'shadow', 'ledger.sqlite');
+    const appFile = join(dir, 'shadow-app.mjs');
+    writeFileSync(appFile, `export default (req, res) => { res.writeHead(200, { 'content-type': 'text/html; charset=UTF-8' }); res.end('php ' + req.url + '\\n'); };\n`);
+    const s = await serving(['--ledger', file, '--app', appFile, '--shadow', 'GET /items/:name @1']);
+    await get(`${s.url}items/a`, 3);
+    await get(`${s.url}items/b`, 2);
+    // The shadows run in the background, after their responses: give the last one time to finish.
+    await sleep(2_000);
+    s.child.kill('SIGTERM');
+    expect(await s.exited).toBe(0);
+    const r = report(['--ledger', file, '--json', '--since', '1h']);
+    expect(r.status, r.stderr).toBe(0);
+    const data = JSON.parse(r.stdout) as ReportData;
+    expect(data.routes.find((x) => x.route === '/items/:name')).toMatchObject({ requests: 5, sides: { php: 5 }, shadow: { matched: 5, mismatched: 0, streak: 5, readyToClaim: false } });
+  }, 90_000);
+
   it('the default file is .fpm-bridge/ledger.sqlite under the working directory; --no-ledger writes none', async () => {
     const cwd = join(dir, 'cwd');
     mkdirSync(cwd);
