@@ -39,7 +39,8 @@ export function shadowCell(r: RouteReport): string {
   if (!r.shadow) return '-';
   const s = r.shadow;
   const compared = s.matched + s.mismatched + s.failed;
-  return `${pct(s.matchRate)} of ${compared}${s.skipped ? ` (+${s.skipped} skipped)` : ''}`;
+  // Counts, not a rounded share: 399 of 400 must not read as 100%.
+  return `${s.matched} of ${compared}${s.skipped ? ` (+${s.skipped} skipped)` : ''}`;
 }
 
 /** What the route needs: ready to claim, PHP code that has not run for days. */
