@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FpmStartError } from '../../src/fpm/errors.ts';
 import { spawnFpm } from '../../src/fpm/spawn-fpm.ts';
 import type { Logger } from '../../src/log/logger.ts';
+import { waitFor } from './support.ts';
 
 let base: string;
 
@@ -63,7 +64,7 @@ describe('spawnFpm failures', () => {
     await expect(spawnFpm({ bin, maxBodyBytes: 1024, logger: recordingLogger(), extraConfFile: join(base, 'missing.conf') })).rejects.toThrow(/--php-fpm-conf \S+missing\.conf: cannot read it \(ENOENT\)/);
   });
 
-  it('a php-fpm that keeps dying is restarted with growing delays and its last words logged; stop() ends it', async () => {
+  it('a php-fpm that keeps dying is restarted with growing delays and its last words logged; stop() ends it', { timeout: 30_000 }, async () => {
     const tmp = mkdtempSync(join(base, 'tmp-'));
     // Listens (python is not assumed: node is), then dies after 150 ms with a php-fpm-style error.
     const bin = fakeFpm(
@@ -78,8 +79,11 @@ exec "${process.execPath}" -e '
     const logger = recordingLogger();
     const fpm = await spawnFpm({ bin, maxBodyBytes: 1024, logger, tmpDir: tmp, backoff: { initialMs: 50, maxMs: 400, resetAfterMs: 30_000 } });
     expect(fpm.version).toBe('8.9.0');
-    await sleep(1_500);
-    const crashes = logger.lines.filter((l) => l.startsWith('error php-fpm exited with code 70'));
+    // Each round is a node start (~100-600 ms on a loaded machine) + 150 ms + the delay: wait for the
+    // third crash rather than a fixed time, which a busy CI machine overran (2 crashes in 1.5 s).
+    const crashLines = () => logger.lines.filter((l) => l.startsWith('error php-fpm exited with code 70'));
+    await waitFor(() => crashLines().length >= 3, 20_000, 'three crashes');
+    const crashes = crashLines();
     expect(crashes.length).toBeGreaterThanOrEqual(3);
     expect(crashes[0]).toContain('its last message: ALERT: fake crash');
     const delays = crashes.map((l) => Number(/Restarting in (\d+) ms/.exec(l)?.[1]));
