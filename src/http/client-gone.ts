@@ -17,7 +17,9 @@ export function whenClientGone(res: ServerResponse, onGone: () => void): () => v
     stop();
     onGone();
   };
-  const socket = res.req?.socket as (object & { destroyed?: boolean; once?(event: 'close', fn: () => void): unknown }) | undefined;
+  // A response that already has its socket hears the connection's close itself: only one waiting
+  // behind another on its connection (pipelined) needs the connection watched.
+  const socket = res.socket ? undefined : (res.req?.socket as (object & { destroyed?: boolean; once?(event: 'close', fn: () => void): unknown }) | undefined);
   let set: Set<() => void> | undefined;
   if (socket && typeof socket.once === 'function') {
     set = watchers.get(socket);
