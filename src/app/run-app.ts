@@ -53,17 +53,26 @@ function appFailed(req: IncomingMessage, res: ServerResponse, logger: Logger, er
  * for the access log (sendError), not as the 200 its head said.
  */
 function noticeFailure(req: IncomingMessage, res: ServerResponse, logger: Logger): void {
-  const destroy = res.destroy;
-  res.destroy = function (this: ServerResponse, err?: Error) {
-    res.destroy = destroy;
-    if (err && res.headersSent && !res.writableFinished) {
-      logger.error(`${req.method} ${req.url}: the app's response failed after its head went out; connection cut`, err);
-      sendError(res, 500);
-      return this;
-    }
-    if (err && !res.headersSent) {
-      logger.error(`${req.method} ${req.url}: the app's response failed before it started`, err);
-    }
-    return destroy.call(this, err);
-  } as ServerResponse['destroy'];
+  // The same function on every response, its state under a symbol: a fresh closure per request
+  // assigned over Node's method costs the app path (see response-framing.ts).
+  (res as Noticed)[NOTICE] = { destroy: res.destroy, req, logger };
+  res.destroy = noticedDestroy as ServerResponse['destroy'];
+}
+
+const NOTICE = Symbol('fpm-bridge.notice-failure');
+type Noticed = ServerResponse & { [NOTICE]?: { destroy: ServerResponse['destroy']; req: IncomingMessage; logger: Logger } };
+
+function noticedDestroy(this: ServerResponse, err?: Error): ServerResponse {
+  const res = this as Noticed;
+  const { destroy, req, logger } = res[NOTICE]!;
+  res.destroy = destroy;
+  if (err && res.headersSent && !res.writableFinished) {
+    logger.error(`${req.method} ${req.url}: the app's response failed after its head went out; connection cut`, err);
+    sendError(res, 500);
+    return res;
+  }
+  if (err && !res.headersSent) {
+    logger.error(`${req.method} ${req.url}: the app's response failed before it started`, err);
+  }
+  return destroy.call(res, err);
 }
