@@ -6,6 +6,13 @@ import { watchSend } from './send-timeout.ts';
 export const STREAM_WINDOW = 256 * 1024;
 /** Most bytes of one response in its spool file; past it reading from php-fpm pauses (nginx fastcgi_max_temp_file_size). */
 export const MAX_SPOOL = 1024 * 1024 * 1024;
+/**
+ * How long a response over the window may keep php-fpm paused before the rest goes to the spool. A
+ * client that reads (wrk on a 1 MiB page) drains the window within a millisecond or two, so its bytes
+ * never touch the disk; one that does not read frees the worker after this. Spooling at once cost the
+ * 1 MiB bench case nearly three times the CPU per request (a file made, written and read back each).
+ */
+export const SPOOL_AFTER_MS = 50;
 /** Read back from the spool in pieces of this size. */
 const SPOOL_READ = 64 * 1024;
 
@@ -35,8 +42,9 @@ export interface PhpBodyOptions {
  * after the response; fewer, and the connection is cut so the client never reads the next response
  * as the rest of this one).
  *
- * A client slower than php-fpm: up to STREAM_WINDOW bytes wait in memory, the rest goes to a spool
- * file, so php-fpm's worker is free once PHP is done (nginx: fastcgi buffers and fastcgi_temp_path).
+ * A client slower than php-fpm: up to STREAM_WINDOW bytes wait in memory; when the client has not
+ * drained them within SPOOL_AFTER_MS, the rest goes to a spool file, so php-fpm's worker is free once
+ * PHP is done (nginx: fastcgi buffers and fastcgi_temp_path).
  * An unbuffered response (SSE) is never spooled: reading from php-fpm pauses instead, as it does when
  * the spool cannot be written or is full. A client that takes nothing for the send timeout is cut.
  */
@@ -53,6 +61,10 @@ export class PhpBody {
   private tail: Buffer[] = [];
   private phpEnded = false;
   private over = false;
+  /** The window is full and php-fpm paused; past SPOOL_AFTER_MS without a drain, spool from then on. */
+  private spoolTimer: NodeJS.Timeout | null = null;
+  /** The client was too slow for the window: what comes next from php-fpm goes to the spool. */
+  private spooling = false;
   /** Why the bridge cut the client, if it did (send timeout). */
   failure: string | null = null;
 
@@ -75,7 +87,7 @@ export class PhpBody {
     if (chunk.length > 0) {
       this.remaining -= chunk.length;
       if (this.tail.length > 0) this.tail.push(chunk);
-      else if ((this.spool !== null && this.spool.pending > 0) || (this.res.writableLength > STREAM_WINDOW && !this.noSpool)) this.toSpool(chunk);
+      else if ((this.spool !== null && this.spool.pending > 0) || (this.spooling && this.res.writableLength > STREAM_WINDOW && !this.noSpool)) this.toSpool(chunk);
       else this.res.write(chunk);
     }
     if (this.tail.length > 0) return false;
@@ -83,8 +95,22 @@ export class PhpBody {
     watchSend(this.res, this.opts.sendTimeoutMs, this.timedOut);
     // Keep reading php-fpm while what waits fits: the window in memory, the spool on disk.
     if (this.res.writableLength <= STREAM_WINDOW) return true;
-    return !this.noSpool && (this.spool?.pending ?? 0) < MAX_SPOOL;
+    if (this.noSpool) return false;
+    if (!this.spooling) {
+      // Over the window: pause php-fpm and give the client a moment to drain (pump) before the disk.
+      this.spoolTimer ??= setTimeout(this.startSpooling, SPOOL_AFTER_MS);
+      return false;
+    }
+    return (this.spool?.pending ?? 0) < MAX_SPOOL;
   }
+
+  /** The client drained nothing within SPOOL_AFTER_MS: the rest goes to the spool, and php-fpm goes on. */
+  private readonly startSpooling = (): void => {
+    this.spoolTimer = null;
+    if (this.over) return;
+    this.spooling = true;
+    this.opts.resume();
+  };
 
   /** PHP is done (END_REQUEST): the response ends once the spool (and what came after it) has gone out. */
   end(): void {
@@ -116,6 +142,10 @@ export class PhpBody {
   /** The client took some bytes: refill from the spool, then what waits behind it, and let php-fpm go on. */
   private readonly pump = (): void => {
     if (this.over) return;
+    if (this.spoolTimer !== null && this.res.writableLength <= STREAM_WINDOW) {
+      clearTimeout(this.spoolTimer);
+      this.spoolTimer = null;
+    }
     const spool = this.spool;
     if (spool !== null) {
       while (spool.pending > 0 && this.res.writableLength <= STREAM_WINDOW) this.res.write(spool.take(SPOOL_READ));
@@ -157,6 +187,8 @@ export class PhpBody {
 
   private stop(): void {
     this.over = true;
+    if (this.spoolTimer !== null) clearTimeout(this.spoolTimer);
+    this.spoolTimer = null;
     this.res.off('drain', this.pump);
     this.res.off('close', this.closed);
     this.spool?.dispose();
