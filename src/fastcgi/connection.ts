@@ -85,6 +85,11 @@ export class FcgiConnection {
     this.socket.on('end', () => this.socket.end());
   }
 
+  /** The request being answered, if any. */
+  get exchange(): Exchange | null {
+    return this.current;
+  }
+
   get busy(): boolean {
     return this.current !== null;
   }
