@@ -6,7 +6,12 @@
  * with its request named, and later lines start a new group.
  */
 export class StderrGroups {
-  private readonly groups = new Map<string | number, { lines: string[]; timer: NodeJS.Timeout }>();
+  /**
+   * By request id: a dictionary object, not a Map. A Map that gains and loses a key per request is
+   * rehashed every few requests, and V8 links each old table to the next (for live iterators): once
+   * a full GC promotes one, every later group is promoted through the chain (see http/in-flight.ts).
+   */
+  private readonly groups: Record<string, { lines: string[]; timer: NodeJS.Timeout } | undefined> = Object.create(null);
 
   constructor(
     private readonly holdMs: number,
@@ -15,27 +20,27 @@ export class StderrGroups {
 
   add(method: string, url: string, line: string, id?: number): void {
     const key = id ?? `${method} ${url}`;
-    const group = this.groups.get(key);
+    const group = this.groups[key];
     if (group) {
       group.lines.push(line);
       return;
     }
     const timer = setTimeout(() => {
-      const lines = this.groups.get(key)?.lines ?? [];
-      this.groups.delete(key);
+      const lines = this.groups[key]?.lines ?? [];
+      delete this.groups[key];
       this.orphan(method, url, lines);
     }, this.holdMs);
     timer.unref();
-    this.groups.set(key, { lines: [line], timer });
+    this.groups[key] = { lines: [line], timer };
   }
 
   /** The lines held for this request (removed). */
   take(method: string, url: string, id?: number): string[] {
     const key = id ?? `${method} ${url}`;
-    const group = this.groups.get(key);
+    const group = this.groups[key];
     if (!group) return [];
     clearTimeout(group.timer);
-    this.groups.delete(key);
+    delete this.groups[key];
     return group.lines;
   }
 }
