@@ -17,58 +17,99 @@ type AnyFn = (...args: unknown[]) => unknown;
  * is as fresh as before the app (status 200, no headers), for PHP or the docroot to answer on.
  */
 export function interceptNotFound(res: ServerResponse, onDecline: (real: ResponseMethods) => void, onDeclinedEnd?: () => void): void {
-  const real = ownMethods(res);
-  const realFlush = res.flushHeaders;
+  const r = res as Intercepted;
+  r[STATE] = { real: ownMethods(res), realFlush: res.flushHeaders, onDecline, onDeclinedEnd };
+  res.writeHead = interceptedWriteHead as unknown as ServerResponse['writeHead'];
+  res.flushHeaders = interceptedFlush;
+  res.write = interceptedWrite as unknown as ServerResponse['write'];
+  res.end = interceptedEnd as unknown as ServerResponse['end'];
+}
 
-  /** True when the app's answer stands. */
-  const decide = (status: number): boolean => {
-    if (status !== 404) {
-      Object.assign(res, real, { flushHeaders: realFlush });
-      return true;
-    }
-    // Declined: from now on every write of the app's goes nowhere.
-    res.writeHead = (() => res) as unknown as ServerResponse['writeHead'];
-    res.flushHeaders = () => {};
-    res.write = ((...args: unknown[]) => {
-      callbackOf(args)?.call(null);
-      return true;
-    }) as unknown as ServerResponse['write'];
-    res.end = ((...args: unknown[]) => {
-      const cb = callbackOf(args);
-      if (onDeclinedEnd) {
-        Object.assign(res, real, { flushHeaders: realFlush });
-        res.statusCode = 200;
-        res.statusMessage = '';
-        if (cb) res.once('finish', () => cb());
-        onDeclinedEnd();
-        return res;
-      }
-      if (cb) {
-        if (res.writableFinished) process.nextTick(cb);
-        else res.once('finish', () => cb());
-      }
-      return res;
-    }) as unknown as ServerResponse['end'];
-    for (const name of res.getHeaderNames()) res.removeHeader(name);
-    onDecline(real);
-    return false;
-  };
+/**
+ * The methods put on the response are the same functions for every response, with the state under a
+ * symbol: fresh closures per request over Node's methods kept each request's objects alive into the
+ * old space on the PHP 404 -> app path (a mark-compact a second), as they did for the framing guard.
+ */
+const STATE = Symbol('fpm-bridge.intercept-404');
+interface InterceptState {
+  real: ResponseMethods;
+  realFlush: ServerResponse['flushHeaders'];
+  onDecline: (real: ResponseMethods) => void;
+  onDeclinedEnd: (() => void) | undefined;
+}
+type Intercepted = ServerResponse & { [STATE]?: InterceptState };
 
-  res.writeHead = function (this: ServerResponse, status: number, ...rest: unknown[]) {
-    if (decide(status)) return (real.writeHead as unknown as AnyFn).call(this, status, ...rest);
-    return this;
-  } as unknown as ServerResponse['writeHead'];
-  res.flushHeaders = function (this: ServerResponse) {
-    if (decide(this.statusCode)) realFlush.call(this);
-  };
-  res.write = function (this: ServerResponse, ...args: unknown[]) {
-    decide(this.statusCode);
-    return (res.write as unknown as AnyFn).apply(this, args);
-  } as unknown as ServerResponse['write'];
-  res.end = function (this: ServerResponse, ...args: unknown[]) {
-    decide(this.statusCode);
-    return (res.end as unknown as AnyFn).apply(this, args);
-  } as unknown as ServerResponse['end'];
+/** Node's methods back on the response (under the framing guard's, as they were). */
+function restore(res: ServerResponse, st: InterceptState): void {
+  res.writeHead = st.real.writeHead as unknown as ServerResponse['writeHead'];
+  res.write = st.real.write as unknown as ServerResponse['write'];
+  res.end = st.real.end as unknown as ServerResponse['end'];
+  res.flushHeaders = st.realFlush;
+}
+
+/** At the app's first status: true when its answer stands; a 404 declines, and its writes go nowhere. */
+function decide(res: ServerResponse, status: number): boolean {
+  const st = (res as Intercepted)[STATE]!;
+  if (status !== 404) {
+    restore(res, st);
+    return true;
+  }
+  res.writeHead = declinedWriteHead as unknown as ServerResponse['writeHead'];
+  res.flushHeaders = noop;
+  res.write = declinedWrite as unknown as ServerResponse['write'];
+  res.end = declinedEnd as unknown as ServerResponse['end'];
+  for (const name of res.getHeaderNames()) res.removeHeader(name);
+  st.onDecline(st.real);
+  return false;
+}
+
+function interceptedWriteHead(this: ServerResponse, status: number, ...rest: unknown[]): ServerResponse {
+  if (decide(this, status)) return ((this as Intercepted)[STATE]!.real.writeHead as unknown as AnyFn).call(this, status, ...rest) as ServerResponse;
+  return this;
+}
+
+function interceptedFlush(this: ServerResponse): void {
+  if (decide(this, this.statusCode)) (this as Intercepted)[STATE]!.realFlush.call(this);
+}
+
+function interceptedWrite(this: ServerResponse, ...args: unknown[]): boolean {
+  decide(this, this.statusCode);
+  return (this.write as unknown as AnyFn).apply(this, args) as boolean;
+}
+
+function interceptedEnd(this: ServerResponse, ...args: unknown[]): ServerResponse {
+  decide(this, this.statusCode);
+  return (this.end as unknown as AnyFn).apply(this, args) as ServerResponse;
+}
+
+function noop(): void {}
+
+function declinedWriteHead(this: ServerResponse): ServerResponse {
+  return this;
+}
+
+function declinedWrite(this: ServerResponse, ...args: unknown[]): boolean {
+  callbackOf(args)?.call(null);
+  return true;
+}
+
+function declinedEnd(this: ServerResponse, ...args: unknown[]): ServerResponse {
+  const res = this;
+  const st = (res as Intercepted)[STATE]!;
+  const cb = callbackOf(args);
+  if (st.onDeclinedEnd) {
+    restore(res, st);
+    res.statusCode = 200;
+    res.statusMessage = '';
+    if (cb) res.once('finish', () => cb());
+    st.onDeclinedEnd();
+    return res;
+  }
+  if (cb) {
+    if (res.writableFinished) process.nextTick(cb);
+    else res.once('finish', () => cb());
+  }
+  return res;
 }
 
 function callbackOf(args: unknown[]): (() => void) | undefined {
