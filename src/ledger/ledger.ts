@@ -54,8 +54,22 @@ export interface LedgerHealth {
  * failing write (disk full, the file gone read-only or corrupt) drops that batch, counts it and logs
  * the cause once per kind: requests never fail because of the ledger.
  */
+/** The hits since the last write, folded as they come: (route) → (hour, side) → cell. */
+interface HitBatch {
+  byRoute: Map<string, { cells: Map<number, HitCell>; claimed: boolean }>;
+  cells: HitCell[];
+  events: number;
+}
+
+const emptyBatch = (): HitBatch => ({ byRoute: new Map(), cells: [], events: 0 });
+
 export class Ledger {
-  private pending: RequestEvent[] = [];
+  /**
+   * Folded at once, not queued: an event kept until the next write (a second) outlived the young
+   * generation, so every request's event and strings were promoted and the ledger cost the process a
+   * mark-compact every second or two.
+   */
+  private batch: HitBatch = emptyBatch();
   private shadows: ShadowEvent[] = [];
   private readonly known = new Set<string>();
   private readonly maxRoutes: number;
@@ -90,41 +104,44 @@ export class Ledger {
     return this;
   }
 
-  /** The request-event subscriber: queues the event, nothing more. */
+  /** The request-event subscriber: counts the event in its cell, nothing more (no I/O, the event not kept). */
   readonly record = (event: RequestEvent): void => {
     if (this.closed) return;
-    this.pending.push(event);
-    if (this.pending.length >= this.maxPending) this.flush();
+    this.addHit(event);
+    if (this.batch.events >= this.maxPending) this.flush();
   };
 
   /** The shadow-event subscriber: queues it. */
   readonly recordShadow = (event: ShadowEvent): void => {
     if (this.closed) return;
+    // Learnt at once: requests are routed as they are counted.
+    this.learnPattern(event.pattern);
     this.shadows.push(event);
     if (this.shadows.length >= this.maxPending) this.flush();
   };
 
   /** Writes what is queued, in one transaction. Never throws. */
   flush(): void {
-    if (this.pending.length === 0 && this.shadows.length === 0) return;
-    const events = this.pending;
+    if (this.batch.events === 0 && this.shadows.length === 0) return;
+    const batch = this.batch;
     const shadows = this.shadows;
-    this.pending = [];
+    this.batch = emptyBatch();
     this.shadows = [];
     try {
-      for (const s of shadows) this.learnPattern(s.pattern);
       const { cells: shadowCells, streaks } = this.shadowCells(shadows);
-      this.store.write({ hits: this.hitCells(events), shadows: shadowCells, streaks });
+      // A route's claim is the last one seen in the batch, for all its cells.
+      for (const r of batch.byRoute.values()) for (const cell of r.cells.values()) cell.claimed = r.claimed;
+      this.store.write({ hits: batch.cells, shadows: shadowCells, streaks });
     } catch (err) {
       this.health.failedBatches++;
-      this.health.droppedEvents += events.length + shadows.length;
+      this.health.droppedEvents += batch.events + shadows.length;
       const e = err as { code?: string; errcode?: number; message?: string };
       this.health.lastError = String(e.message ?? err);
       const kind = `${e.code ?? ''} ${e.errcode ?? ''} ${e.message ?? String(err)}`;
       if (!this.reported.has(kind)) {
         this.reported.add(kind);
         this.logger.error(
-          `ledger ${this.store.file}: a batch of ${events.length} requests could not be written (${this.health.lastError}); requests are served as before, the ledger misses them`,
+          `ledger ${this.store.file}: a batch of ${batch.events} requests could not be written (${this.health.lastError}); requests are served as before, the ledger misses them`,
         );
       }
     }
@@ -182,36 +199,31 @@ export class Ledger {
     return { method, route, id };
   }
 
-  private hitCells(events: RequestEvent[]): HitCell[] {
-    // Route → (hour, side) → cell: no string built per event.
-    const byRoute = new Map<string, { cells: Map<number, HitCell>; claimed: boolean }>();
-    const out: HitCell[] = [];
-    for (const e of events) {
-      const side = sideOf(e);
-      const { method, route, id } = this.routeOf(e);
-      const hour = Math.floor(e.startedAt / HOUR_MS);
-      let r = byRoute.get(id);
-      if (!r) {
-        r = { cells: new Map(), claimed: false };
-        byRoute.set(id, r);
-      }
-      r.claimed = e.claim !== null;
-      const cellKey = hour * 8 + SIDE_INDEX[side];
-      let cell = r.cells.get(cellKey);
-      if (!cell) {
-        cell = { method, route, claimed: false, hour, side, count: 0, statuses: [0, 0, 0, 0, 0], durations: emptyHistogram(), firstMs: e.startedAt, lastMs: e.startedAt };
-        r.cells.set(cellKey, cell);
-        out.push(cell);
-      }
-      cell.count++;
-      const cls = Math.min(5, Math.max(1, Math.floor(e.status / 100)));
-      cell.statuses[cls - 1]!++;
-      cell.durations[bucketOf(e.durationMs)]!++;
-      if (e.startedAt < cell.firstMs) cell.firstMs = e.startedAt;
-      if (e.startedAt > cell.lastMs) cell.lastMs = e.startedAt;
+  private addHit(e: RequestEvent): void {
+    const batch = this.batch;
+    const side = sideOf(e);
+    const { method, route, id } = this.routeOf(e);
+    const hour = Math.floor(e.startedAt / HOUR_MS);
+    let r = batch.byRoute.get(id);
+    if (!r) {
+      r = { cells: new Map(), claimed: false };
+      batch.byRoute.set(id, r);
     }
-    for (const r of byRoute.values()) for (const cell of r.cells.values()) cell.claimed = r.claimed;
-    return out;
+    r.claimed = e.claim !== null;
+    const cellKey = hour * 8 + SIDE_INDEX[side];
+    let cell = r.cells.get(cellKey);
+    if (!cell) {
+      cell = { method, route, claimed: false, hour, side, count: 0, statuses: [0, 0, 0, 0, 0], durations: emptyHistogram(), firstMs: e.startedAt, lastMs: e.startedAt };
+      r.cells.set(cellKey, cell);
+      batch.cells.push(cell);
+    }
+    batch.events++;
+    cell.count++;
+    const cls = Math.min(5, Math.max(1, Math.floor(e.status / 100)));
+    cell.statuses[cls - 1]!++;
+    cell.durations[bucketOf(e.durationMs)]!++;
+    if (e.startedAt < cell.firstMs) cell.firstMs = e.startedAt;
+    if (e.startedAt > cell.lastMs) cell.lastMs = e.startedAt;
   }
 
   private shadowCells(events: ShadowEvent[]): { cells: ShadowCell[]; streaks: StreakChange[] } {
