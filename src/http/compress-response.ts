@@ -37,6 +37,7 @@ export const MIN_SIZE = 1024;
 
 type ZstdZlib = typeof zlib & {
   createZstdCompress?: (options?: { params?: Record<number, number> }) => zlib.Gzip;
+  zstdCompressSync?: (body: Buffer, options?: { chunkSize?: number; params?: Record<number, number> }) => Buffer;
   constants: typeof zlib.constants & { ZSTD_c_compressionLevel?: number; ZSTD_e_flush?: number };
 };
 const z = zlib as ZstdZlib;
@@ -44,9 +45,36 @@ const z = zlib as ZstdZlib;
 type AnyFn = (...args: unknown[]) => unknown;
 type Flat = string[];
 
+/** The link's state, on the response under a symbol: the methods are the same functions for every response. */
+interface Link {
+  coding: Coding;
+  options: CompressOptions;
+  ranged: boolean;
+  realWriteHead: AnyFn;
+  realWrite: AnyFn;
+  realEnd: AnyFn;
+  realFlush: AnyFn;
+  decided: boolean;
+  /** Encoding, body held: what was written so far, compressed in one call if the body ends soon. */
+  held: Buffer[] | null;
+  heldSize: number;
+  holdTimer: NodeJS.Timeout | null;
+  /** Encoding, streamed: the encoder, flushed once per turn of the event loop. */
+  encoder: zlib.Gzip | null;
+  flushKind: number;
+  flushQueued: boolean;
+}
+
+const LINK = Symbol('fpm-bridge.compress');
+type Linked = ServerResponse & { [LINK]?: Link };
+
 /**
  * Installs the link on `res` (own properties, so the fallback interception, which captures the
  * response's methods as they are, writes through it too). Call before anything writes the response.
+ *
+ * The same four functions on every response, the state under a symbol: fresh closures per request
+ * over a response's methods cost the whole request (see app/fallback-response.ts), and every browser
+ * request has an Accept-Encoding, compressed or not.
  */
 export function compressResponse(req: IncomingMessage, res: ServerResponse, options: CompressOptions = {}): void {
   if (req.method === 'HEAD') return;
@@ -54,145 +82,229 @@ export function compressResponse(req: IncomingMessage, res: ServerResponse, opti
   if (accept === undefined) return;
   const coding = chooseCoding(Array.isArray(accept) ? accept.join(',') : accept, options.codings ?? DEFAULT_CODINGS);
   if (coding === null) return;
-  const ranged = req.headers.range !== undefined;
-
-  const realWriteHead = res.writeHead as unknown as AnyFn;
-  const realWrite = res.write as unknown as AnyFn;
-  const realEnd = res.end as unknown as AnyFn;
-  const realFlush = res.flushHeaders as unknown as AnyFn;
-  let decided = false;
-  let encoder: zlib.Gzip | null = null;
-  let flushKind: number = zlib.constants.Z_SYNC_FLUSH;
-
-  /**
-   * The plan for this head: null to send it as it is (maybe with Vary), else encode. `get` reads a
-   * header of the head being written.
-   */
-  const plan = (status: number, get: (name: string) => string | undefined): { vary: boolean; encode: boolean } => {
-    if (status < 200 || status === 204 || status === 206 || status === 304) return NONE;
-    if (!isCompressible(get('content-type'))) return NONE;
-    if (get('content-encoding') !== undefined) return NONE;
-    if (/(?:^|,)\s*no-transform\s*(?:,|$)/i.test(get('cache-control') ?? '')) return NONE;
-    const length = get('content-length');
-    if (length !== undefined && Number(length) < MIN_SIZE) return NONE;
-    // Could have been encoded: a cache in front must keep the codings apart from here on.
-    return { vary: true, encode: !ranged };
+  (res as Linked)[LINK] = {
+    coding,
+    options,
+    ranged: req.headers.range !== undefined,
+    realWriteHead: res.writeHead as unknown as AnyFn,
+    realWrite: res.write as unknown as AnyFn,
+    realEnd: res.end as unknown as AnyFn,
+    realFlush: res.flushHeaders as unknown as AnyFn,
+    decided: false,
+    held: null,
+    heldSize: 0,
+    holdTimer: null,
+    encoder: null,
+    flushKind: zlib.constants.Z_SYNC_FLUSH,
+    flushQueued: false,
   };
-
-  const startEncoder = (): void => {
-    const enc = makeEncoder(coding, options);
-    encoder = enc;
-    if (coding === 'br') flushKind = zlib.constants.BROTLI_OPERATION_FLUSH;
-    else if (coding === 'zstd') flushKind = z.constants.ZSTD_e_flush ?? 1;
-    enc.on('data', (out: Buffer) => {
-      if (realWrite.call(res, out) === false) {
-        enc.pause();
-        res.once('drain', () => enc.resume());
-      }
-    });
-    // The encoder drained: a writer waiting for 'drain' (PHP's relay, a pipe) goes on.
-    enc.on('drain', () => {
-      if (!res.writableNeedDrain) res.emit('drain');
-    });
-    enc.on('end', () => realEnd.call(res));
-    enc.on('error', () => res.destroy());
-  };
-
-  /**
-   * One flush for all the writes of this turn of the event loop: what PHP flushed (or the app wrote)
-   * reaches the client now, without paying a flush (and its thread-pool round trip) per chunk of a
-   * body that arrives in pieces within one read.
-   */
-  let flushQueued = false;
-  const scheduleFlush = (): void => {
-    if (flushQueued) return;
-    flushQueued = true;
-    setImmediate(() => {
-      flushQueued = false;
-      if (encoder && !encoder.writableEnded && !encoder.destroyed) encoder.flush(flushKind);
-    });
-  };
-
-  /** The head kept in the response's own header map (setHeader, or writeHead merged into it). */
-  const decideFromMap = (): void => {
-    decided = true;
-    const p = plan(res.statusCode, (name) => header(res, name));
-    if (p.vary) appendVary(res);
-    if (!p.encode) return;
-    res.removeHeader('content-length');
-    res.removeHeader('accept-ranges');
-    res.setHeader('content-encoding', coding);
-    const etag = header(res, 'etag');
-    if (etag && !etag.startsWith('W/')) res.setHeader('etag', `W/${etag}`);
-    startEncoder();
-  };
-
-  res.writeHead = function (this: ServerResponse, status: number, ...rest: unknown[]) {
-    if (decided) return realWriteHead.call(this, status, ...rest);
-    const headers = rest[rest.length - 1];
-    const reason = typeof rest[0] === 'string' ? rest[0] : undefined;
-    if (Array.isArray(headers) && (headers.length === 0 || typeof headers[0] === 'string')) {
-      // PHP's and the static files' flat [name, value, ...] list: looked at and rewritten as a list.
-      decided = true;
-      this.statusCode = status;
-      const flat = headers as Flat;
-      const p = plan(status, (name) => flatGet(flat, name) ?? header(this, name));
-      if (!p.vary) return realWriteHead.apply(this, [status, ...rest]);
-      const out = rewriteFlat(flat, p.encode ? coding : null);
-      if (p.encode) {
-        this.removeHeader('content-length');
-        startEncoder();
-      }
-      return reason !== undefined ? realWriteHead.call(this, status, reason, out) : realWriteHead.call(this, status, out);
-    }
-    // An object or [[name, value]] pairs (the app): merged into the map, then decided there.
-    this.statusCode = status;
-    if (headers && typeof headers === 'object') mergeHeaders(this, headers as OutgoingHttpHeaders | string[][]);
-    decideFromMap();
-    return reason !== undefined ? realWriteHead.call(this, status, reason) : realWriteHead.call(this, status);
-  } as unknown as ServerResponse['writeHead'];
-
-  res.flushHeaders = function (this: ServerResponse) {
-    if (!decided) decideFromMap();
-    realFlush.call(this);
-  };
-
-  res.write = function (this: ServerResponse, chunk: unknown, encoding?: unknown, cb?: unknown) {
-    if (!decided) decideFromMap();
-    if (!encoder) return realWrite.call(this, chunk, encoding, cb) as boolean;
-    const done = typeof encoding === 'function' ? encoding : cb;
-    const data = toBuffer(chunk, encoding);
-    if (data.length === 0) {
-      if (typeof done === 'function') process.nextTick(done as () => void);
-      return true;
-    }
-    const roomInEncoder = encoder.write(data, typeof done === 'function' ? (done as () => void) : undefined);
-    scheduleFlush();
-    return roomInEncoder && !this.writableNeedDrain;
-  } as unknown as ServerResponse['write'];
-
-  res.end = function (this: ServerResponse, chunk?: unknown, encoding?: unknown, cb?: unknown) {
-    if (typeof chunk === 'function') [chunk, encoding, cb] = [undefined, undefined, chunk];
-    else if (typeof encoding === 'function') [encoding, cb] = [undefined, encoding];
-    if (!decided && !this.headersSent) {
-      // A one-shot end(body) has a known length: a small one stays as it is (and gets its length).
-      if (chunk !== undefined && chunk !== null && !this.hasHeader('content-length')) {
-        const size = typeof chunk === 'string' ? Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8') : (chunk as Buffer).length;
-        if (size < MIN_SIZE) this.setHeader('content-length', size);
-      }
-      decideFromMap();
-    }
-    if (!encoder) return realEnd.call(this, chunk, encoding, cb);
-    if (typeof cb === 'function') this.once('finish', cb as () => void);
-    if (chunk !== undefined && chunk !== null) encoder.end(toBuffer(chunk, encoding));
-    else encoder.end();
-    return this;
-  } as unknown as ServerResponse['end'];
-
+  res.writeHead = linkWriteHead as unknown as ServerResponse['writeHead'];
+  res.flushHeaders = linkFlushHeaders;
+  res.write = linkWrite as unknown as ServerResponse['write'];
+  res.end = linkEnd as unknown as ServerResponse['end'];
   // A client gone mid-body: the encoder goes too.
-  res.once('close', () => {
-    if (encoder && !encoder.writableFinished) encoder.destroy();
+  res.once('close', onLinkClose);
+}
+
+/**
+ * A body that ends within HOLD_MS of its first byte, and is at most HOLD_MAX, is compressed in one
+ * synchronous call: 280-400 us for PHP's 100 KiB page at gzip 5, against 500-1000 us through a
+ * streaming encoder (a thread-pool round trip per write and flush, and with many responses at once,
+ * one 256 KiB+ zlib state each, thrashing the cache). nginx compresses in its event loop too. Past
+ * either bound the body streams, as it did before: a PHP flush() or the app's write waits at most
+ * HOLD_MS, then every write is flushed through the encoder at once. An event stream never waits.
+ */
+const HOLD_MS = 20;
+const HOLD_MAX = 256 * 1024;
+
+/** The plan for this head: encode or not, and Vary. `get` reads a header of the head being written. */
+function plan(link: Link, status: number, get: (name: string) => string | undefined): { vary: boolean; encode: boolean } {
+  if (status < 200 || status === 204 || status === 206 || status === 304) return NONE;
+  if (!isCompressible(get('content-type'))) return NONE;
+  if (get('content-encoding') !== undefined) return NONE;
+  if (/(?:^|,)\s*no-transform\s*(?:,|$)/i.test(get('cache-control') ?? '')) return NONE;
+  const length = get('content-length');
+  if (length !== undefined && Number(length) < MIN_SIZE) return NONE;
+  // Could have been encoded: a cache in front must keep the codings apart from here on.
+  return { vary: true, encode: !link.ranged };
+}
+
+/** Encoding from here on: held first, or streamed at once for an event stream. */
+function startEncoding(res: ServerResponse, link: Link, contentType: string | undefined): void {
+  if (contentType !== undefined && /^\s*text\/event-stream/i.test(contentType)) {
+    streamNow(res, link);
+    return;
+  }
+  link.held = [];
+}
+
+/** The response's encoder (made on first call, fed what was held), flushed once per turn. */
+function streamNow(res: ServerResponse, link: Link): zlib.Gzip {
+  if (link.encoder) return link.encoder;
+  const enc = makeEncoder(link.coding, link.options);
+  link.encoder = enc;
+  if (link.coding === 'br') link.flushKind = zlib.constants.BROTLI_OPERATION_FLUSH;
+  else if (link.coding === 'zstd') link.flushKind = z.constants.ZSTD_e_flush ?? 1;
+  enc.on('data', (out: Buffer) => {
+    if (link.realWrite.call(res, out) === false) {
+      enc.pause();
+      res.once('drain', () => enc.resume());
+    }
   });
+  // The encoder drained: a writer waiting for 'drain' (PHP's relay, a pipe) goes on.
+  enc.on('drain', () => {
+    if (!res.writableNeedDrain) res.emit('drain');
+  });
+  enc.on('end', () => link.realEnd.call(res));
+  enc.on('error', () => res.destroy());
+  const held = link.held;
+  link.held = null;
+  link.heldSize = 0;
+  if (link.holdTimer) {
+    clearTimeout(link.holdTimer);
+    link.holdTimer = null;
+  }
+  if (held) for (const chunk of held) enc.write(chunk);
+  scheduleFlush(link);
+  return enc;
+}
+
+/**
+ * One flush for all the writes of this turn of the event loop: what PHP flushed (or the app wrote)
+ * reaches the client now, without paying a flush (and its thread-pool round trip) per chunk of a
+ * body that arrives in pieces within one read.
+ */
+function scheduleFlush(link: Link): void {
+  if (link.flushQueued) return;
+  link.flushQueued = true;
+  setImmediate(flushLink, link);
+}
+
+function flushLink(link: Link): void {
+  link.flushQueued = false;
+  const enc = link.encoder;
+  if (enc && !enc.writableEnded && !enc.destroyed) enc.flush(link.flushKind);
+}
+
+function holdExpired(res: ServerResponse): void {
+  const link = (res as Linked)[LINK];
+  if (!link || !link.held) return;
+  link.holdTimer = null;
+  streamNow(res, link);
+}
+
+/** The head kept in the response's own header map (setHeader, or writeHead merged into it). */
+function decideFromMap(res: ServerResponse, link: Link): void {
+  link.decided = true;
+  const p = plan(link, res.statusCode, (name) => header(res, name));
+  if (p.vary) appendVary(res);
+  if (!p.encode) return;
+  res.removeHeader('content-length');
+  res.removeHeader('accept-ranges');
+  res.setHeader('content-encoding', link.coding);
+  const etag = header(res, 'etag');
+  if (etag && !etag.startsWith('W/')) res.setHeader('etag', `W/${etag}`);
+  startEncoding(res, link, header(res, 'content-type'));
+}
+
+function linkWriteHead(this: ServerResponse, status: number, ...rest: unknown[]): ServerResponse {
+  const link = (this as Linked)[LINK]!;
+  if (link.decided) return link.realWriteHead.call(this, status, ...rest) as ServerResponse;
+  const headers = rest[rest.length - 1];
+  const reason = typeof rest[0] === 'string' ? rest[0] : undefined;
+  if (Array.isArray(headers) && (headers.length === 0 || typeof headers[0] === 'string')) {
+    // PHP's and the static files' flat [name, value, ...] list: looked at and rewritten as a list.
+    link.decided = true;
+    this.statusCode = status;
+    const flat = headers as Flat;
+    const get = (name: string) => flatGet(flat, name) ?? header(this, name);
+    const p = plan(link, status, get);
+    if (!p.vary) return link.realWriteHead.apply(this, [status, ...rest]) as ServerResponse;
+    const out = rewriteFlat(flat, p.encode ? link.coding : null);
+    if (p.encode) {
+      this.removeHeader('content-length');
+      startEncoding(this, link, get('content-type'));
+    }
+    return (reason !== undefined ? link.realWriteHead.call(this, status, reason, out) : link.realWriteHead.call(this, status, out)) as ServerResponse;
+  }
+  // An object or [[name, value]] pairs (the app): merged into the map, then decided there.
+  this.statusCode = status;
+  if (headers && typeof headers === 'object') mergeHeaders(this, headers as OutgoingHttpHeaders | string[][]);
+  decideFromMap(this, link);
+  return (reason !== undefined ? link.realWriteHead.call(this, status, reason) : link.realWriteHead.call(this, status)) as ServerResponse;
+}
+
+function linkFlushHeaders(this: ServerResponse): void {
+  const link = (this as Linked)[LINK]!;
+  if (!link.decided) decideFromMap(this, link);
+  link.realFlush.call(this);
+}
+
+function linkWrite(this: ServerResponse, chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
+  const link = (this as Linked)[LINK]!;
+  if (!link.decided) decideFromMap(this, link);
+  if (!link.held && !link.encoder) return link.realWrite.call(this, chunk, encoding, cb) as boolean;
+  const done = typeof encoding === 'function' ? encoding : cb;
+  const data = toBuffer(chunk, encoding);
+  if (data.length === 0) {
+    if (typeof done === 'function') process.nextTick(done as () => void);
+    return true;
+  }
+  if (link.held) {
+    link.held.push(data);
+    link.heldSize += data.length;
+    if (typeof done === 'function') process.nextTick(done as () => void);
+    if (link.heldSize > HOLD_MAX) streamNow(this, link);
+    else if (!link.holdTimer) link.holdTimer = setTimeout(holdExpired, HOLD_MS, this);
+    return true;
+  }
+  const roomInEncoder = link.encoder!.write(data, typeof done === 'function' ? (done as () => void) : undefined);
+  scheduleFlush(link);
+  return roomInEncoder && !this.writableNeedDrain;
+}
+
+function linkEnd(this: ServerResponse, chunk?: unknown, encoding?: unknown, cb?: unknown): ServerResponse {
+  const link = (this as Linked)[LINK]!;
+  if (typeof chunk === 'function') [chunk, encoding, cb] = [undefined, undefined, chunk];
+  else if (typeof encoding === 'function') [encoding, cb] = [undefined, encoding];
+  if (!link.decided && !this.headersSent) {
+    // A one-shot end(body) has a known length: a small one stays as it is (and gets its length).
+    if (chunk !== undefined && chunk !== null && !this.hasHeader('content-length')) {
+      const size = typeof chunk === 'string' ? Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8') : (chunk as Buffer).length;
+      if (size < MIN_SIZE) this.setHeader('content-length', size);
+    }
+    decideFromMap(this, link);
+  }
+  if (!link.held && !link.encoder) return link.realEnd.call(this, chunk, encoding, cb) as ServerResponse;
+  if (typeof cb === 'function') this.once('finish', cb as () => void);
+  const last = chunk !== undefined && chunk !== null ? toBuffer(chunk, encoding) : null;
+  if (link.held && link.heldSize + (last?.length ?? 0) <= HOLD_MAX) {
+    // The whole body in hand: one call, no encoder.
+    const held = link.held;
+    if (last) held.push(last);
+    link.held = null;
+    if (link.holdTimer) {
+      clearTimeout(link.holdTimer);
+      link.holdTimer = null;
+    }
+    const body = held.length === 1 ? held[0]! : Buffer.concat(held);
+    return link.realEnd.call(this, compressWhole(link.coding, link.options, body)) as ServerResponse;
+  }
+  const enc = streamNow(this, link);
+  if (last) enc.end(last);
+  else enc.end();
+  return this;
+}
+
+function onLinkClose(this: ServerResponse): void {
+  const link = (this as Linked)[LINK];
+  if (!link) return;
+  if (link.holdTimer) {
+    clearTimeout(link.holdTimer);
+    link.holdTimer = null;
+  }
+  link.held = null;
+  if (link.encoder && !link.encoder.writableFinished) link.encoder.destroy();
 }
 
 const NONE = { vary: false, encode: false };
@@ -207,6 +319,18 @@ function makeEncoder(coding: Coding, options: CompressOptions): zlib.Gzip {
       return zlib.createBrotliCompress({ chunkSize: CHUNK, params: { [zlib.constants.BROTLI_PARAM_QUALITY]: options.brotliQuality ?? 4 } }) as unknown as zlib.Gzip;
     case 'zstd':
       return z.createZstdCompress!({ chunkSize: CHUNK, params: { [z.constants.ZSTD_c_compressionLevel ?? 100]: options.zstdLevel ?? 3 } } as { params: Record<number, number> });
+  }
+}
+
+/** A whole body, compressed in one synchronous call with the encoders' settings. */
+function compressWhole(coding: Coding, options: CompressOptions, body: Buffer): Buffer {
+  switch (coding) {
+    case 'gzip':
+      return zlib.gzipSync(body, { level: options.gzipLevel ?? 5, chunkSize: CHUNK });
+    case 'br':
+      return zlib.brotliCompressSync(body, { chunkSize: CHUNK, params: { [zlib.constants.BROTLI_PARAM_QUALITY]: options.brotliQuality ?? 4, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: body.length } });
+    case 'zstd':
+      return z.zstdCompressSync!(body, { chunkSize: CHUNK, params: { [z.constants.ZSTD_c_compressionLevel ?? 100]: options.zstdLevel ?? 3 } });
   }
 }
 

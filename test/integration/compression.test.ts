@@ -59,6 +59,15 @@ describe('compression (issue 13)', () => {
       `<?php header('Content-Type: text/event-stream'); header('Cache-Control: no-cache'); while (ob_get_level() > 0) ob_end_flush();
        for ($i = 1; $i <= 4; $i++) { echo "data: tick $i\\n\\n"; flush(); if ($i < 4) usleep(300000); }`,
     );
+    // Past the link's hold (256 KiB): the held part goes into a streaming encoder, the rest follows.
+    writeFileSync(join(root, 'big.html'), page(1024 * 1024));
+    writeFileSync(join(root, 'big.php'), `<?php header('Content-Type: text/html'); readfile(__DIR__ . '/big.html');`);
+    // An HTML page that flushes as it goes (not an event stream): held at most briefly, then streamed.
+    writeFileSync(
+      join(root, 'ticks.php'),
+      `<?php header('Content-Type: text/html'); while (ob_get_level() > 0) ob_end_flush();
+       for ($i = 1; $i <= 4; $i++) { echo str_repeat("<p>tick $i</p>\\n", 200); flush(); if ($i < 4) usleep(300000); }`,
+    );
     writeFileSync(join(root, 'gone.php'), `<?php http_response_code(404); header('Content-Type: text/html'); echo str_repeat("<p>PHP's own not-found page</p>\\n", 100);`);
     writeFileSync(join(root, 'style.css'), `body { color: red; }\n`.repeat(4000));
     // Precompressed copies, at the highest levels (what a build step makes): their exact bytes prove
@@ -188,11 +197,12 @@ describe('compression (issue 13)', () => {
     expect(zlib.gunzipSync(r.body).toString()).toBe("<p>PHP's own not-found page</p>\n".repeat(100));
   });
 
-  it('SSE over gzip: each event decodes on arrival, about 300 ms apart, not all at the end', async () => {
+  /** When each decoded piece of a gzip response arrived, in ms from the request. */
+  async function gzipArrivals(path: string): Promise<Array<{ at: number; text: string }>> {
     const arrivals: Array<{ at: number; text: string }> = [];
     const started = performance.now();
     await new Promise<void>((resolve, reject) => {
-      const req = httpRequest({ host: '127.0.0.1', port: bridge.port, path: '/sse.php', headers: { 'accept-encoding': 'gzip' }, agent: false }, (res) => {
+      const req = httpRequest({ host: '127.0.0.1', port: bridge.port, path, headers: { 'accept-encoding': 'gzip' }, agent: false }, (res) => {
         expect(res.headers['content-encoding']).toBe('gzip');
         const gunzip = zlib.createGunzip();
         res.on('data', (c: Buffer) => gunzip.write(c, () => gunzip.flush(zlib.constants.Z_SYNC_FLUSH)));
@@ -204,6 +214,11 @@ describe('compression (issue 13)', () => {
       req.on('error', reject);
       req.end();
     });
+    return arrivals;
+  }
+
+  it('SSE over gzip: each event decodes on arrival, about 300 ms apart, not all at the end', async () => {
+    const arrivals = await gzipArrivals('/sse.php');
     const text = arrivals.map((a) => a.text).join('');
     expect(text).toBe('data: tick 1\n\ndata: tick 2\n\ndata: tick 3\n\ndata: tick 4\n\n');
     const tick = (n: number) => arrivals.find((a) => a.text.includes(`tick ${n}`))!.at;
@@ -211,6 +226,23 @@ describe('compression (issue 13)', () => {
     expect(tick(4) - tick(1)).toBeGreaterThan(600);
     expect(tick(2) - tick(1)).toBeGreaterThan(150);
   });
+
+  it('an HTML page that flushes: each piece decodes on arrival (the link holds a body only briefly)', async () => {
+    const arrivals = await gzipArrivals('/ticks.php');
+    const text = arrivals.map((a) => a.text).join('');
+    expect(text).toBe([1, 2, 3, 4].map((i) => `<p>tick ${i}</p>\n`.repeat(200)).join(''));
+    const tick = (n: number) => arrivals.find((a) => a.text.includes(`tick ${n}`))!.at;
+    expect(tick(4) - tick(1)).toBeGreaterThan(600);
+    expect(tick(2) - tick(1)).toBeGreaterThan(150);
+  });
+
+  for (const coding of codings) {
+    it(`a 1 MiB page as ${coding}, past the hold: decodes to the exact bytes`, async () => {
+      const r = await request(bridge.port, '/big.php', { headers: { 'accept-encoding': coding } });
+      expect(r.headers['content-encoding']).toBe(coding);
+      expect(decode(coding, r.body).equals(Buffer.from(page(1024 * 1024)))).toBe(true);
+    });
+  }
 
   it('precompressed static files: the .br or .gz copy beside the file, by what the client takes', async () => {
     const br = await request(bridge.port, '/app.js', { headers: { 'accept-encoding': 'gzip, br' } });
