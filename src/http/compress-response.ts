@@ -326,11 +326,11 @@ function makeEncoder(coding: Coding, options: CompressOptions): zlib.Gzip {
 function compressWhole(coding: Coding, options: CompressOptions, body: Buffer): Buffer {
   switch (coding) {
     case 'gzip':
-      return zlib.gzipSync(body, { level: options.gzipLevel ?? 5, chunkSize: CHUNK });
+      return zlib.gzipSync(body, { level: options.gzipLevel ?? 5 });
     case 'br':
-      return zlib.brotliCompressSync(body, { chunkSize: CHUNK, params: { [zlib.constants.BROTLI_PARAM_QUALITY]: options.brotliQuality ?? 4, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: body.length } });
+      return zlib.brotliCompressSync(body, { params: { [zlib.constants.BROTLI_PARAM_QUALITY]: options.brotliQuality ?? 4, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: body.length } });
     case 'zstd':
-      return z.zstdCompressSync!(body, { chunkSize: CHUNK, params: { [z.constants.ZSTD_c_compressionLevel ?? 100]: options.zstdLevel ?? 3 } });
+      return z.zstdCompressSync!(body, { params: { [z.constants.ZSTD_c_compressionLevel ?? 100]: options.zstdLevel ?? 3 } });
   }
 }
 
