@@ -162,6 +162,12 @@ export function goalsTable(r: Results): string {
     const y = sum(caseId, b);
     return x && y ? x.rps / y.rps : null;
   };
+  /** One front's req/s in one case over another's in another case, same run. */
+  const crossRatio = (caseA: string, a: string, caseB: string, b: string) => {
+    const x = sum(caseA, a);
+    const y = sum(caseB, b);
+    return x && y ? x.rps / y.rps : null;
+  };
   const p99Ratio = (caseId: string, a = 'bridge', b = 'nginx') => {
     const x = sum(caseId, a);
     const y = sum(caseId, b);
@@ -177,6 +183,7 @@ export function goalsTable(r: Results): string {
     atLeast('PHP 404 → app ≥ 1.3x nginx error_page', ratio('php404', 'bridge', 'nginx-error-page'), 1.3),
     atLeast('PHP 404 → app ≈ 0.94x nginx\'s plain 404', ratio('php404', 'bridge', 'nginx'), 0.94),
     atLeast('no PHP script → app ≥ 0.7x bare Node', ratio('app', 'bridge', 'node'), 0.7),
+    atLeast('a claimed route ≥ 0.9x the no-PHP-script app path (claim/app)', crossRatio('claim', 'bridge-claim', 'app', 'bridge'), 0.9),
     atLeast('static 4 KiB ≥ 1.2x php -S', ratio('static', 'bridge', 'php-s'), 1.2),
     atLeast('PHP hello with the ledger on ≥ 0.97x off (costs ≤ 3% req/s)', ratio('ledger', 'bridge-ledger-on', 'bridge-ledger-off'), 0.97),
     atLeast('static 4 KiB ≥ 1.2x Caddy', ratio('static', 'bridge', 'caddy'), 1.2),

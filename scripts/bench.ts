@@ -26,7 +26,7 @@ const HELP = `usage: bash scripts/bench [--quick] [--rounds N] [--duration S] [-
   --rounds N           interleaved rounds (default 3; env BENCH_ROUNDS)
   --duration S         seconds of wrk per front and case per round (default 5; env BENCH_DURATION)
   --warmup S           seconds of unmeasured wrk before each measurement (default 1; env BENCH_WARMUP)
-  --cases a,b          only these cases: hello,1mib,static,post,php404,app,gzip,https,shadow,cpu,static-w,ledger
+  --cases a,b          only these cases: hello,1mib,static,post,php404,app,claim,gzip,https,shadow,cpu,static-w,ledger
   --nginx-workers N    nginx worker_processes (default auto, as in Debian's nginx.conf; env BENCH_NGINX_WORKERS)
   --no-slow-client     skip the 1 GiB slow-client check
 The report is printed and written to .tmp/bench-<date>.md.`;
@@ -78,7 +78,7 @@ function parseOptions(argv: string[]): Options {
   };
 }
 
-const CASE_IDS = ['hello', '1mib', 'static', 'post', 'php404', 'app', 'gzip', 'https', 'shadow', 'cpu', 'static-w', 'ledger'];
+const CASE_IDS = ['hello', '1mib', 'static', 'post', 'php404', 'app', 'claim', 'gzip', 'https', 'shadow', 'cpu', 'static-w', 'ledger'];
 
 function checkedCases(list: string): string[] {
   const ids = list.split(',');
@@ -129,6 +129,15 @@ function buildCases(has: (front: string) => boolean): Case[] {
       rows: [
         { front: 'node', label: 'bare Node http hello (the ceiling)', expect: app },
         { front: 'bridge', label: 'fpm-bridge → app', expect: app },
+      ],
+    },
+    // A claimed route (issue 10): PHP has the script, the claim sends the request to the app first,
+    // which answers it (the bench app ports hello.php). Compared with the no-script app path above.
+    {
+      id: 'claim', title: 'PHP hello, the route claimed by the app', req: { method: 'GET', path: '/hello.php' }, baseline: 'bridge',
+      rows: [
+        { front: 'bridge', label: 'fpm-bridge (PHP answers)', expect: hello },
+        { front: 'bridge-claim', label: "fpm-bridge --claim 'GET /hello.php' (the app answers)", expect: hello },
       ],
     },
     {
@@ -222,6 +231,7 @@ function buildFronts(b: Backends, paths: Paths, opts: Options): Front[] {
     bridgeFront(b, paths),
     bridgeFront(b, paths, 2),
     bridgeFront(b, paths, 1, { tls: true }),
+    bridgeFront(b, paths, 1, { variant: { id: 'bridge-claim', args: ['--claim', 'GET /hello.php'] } }),
     bridgeFront(b, paths, 1, { variant: { id: 'bridge-shadow', args: ['--shadow', 'GET /hello.php'] } }),
     bridgeFront(b, paths, 1, { variant: { id: 'bridge-shadow-10', args: ['--shadow', 'GET /hello.php @0.1'] } }),
     ...ledgerFronts(b, paths),
