@@ -25,11 +25,18 @@ export interface ShadowRun {
  * answer is captured, compared with PHP's (compare.ts), and one ShadowEvent is published. Bounded:
  * at most `concurrency` shadows at once (from PHP's start to the comparison; beyond, skipped-busy),
  * bodies past `maxBody` are not compared (skipped-large), an app that has not finished within the
- * timeout has failed. A mismatch logs one line with the diff.
+ * timeout has failed. A mismatch logs one line with the diff: the first of its route at once, the
+ * rest of the next LOG_WINDOW_MS counted into one line (every one is still an event, and in the
+ * ledger), so a route that differs on every request does not flood the log.
  */
+/** How long the later mismatch lines of a route are only counted. */
+const LOG_WINDOW_MS = 10_000;
+
 export class Shadow {
   readonly events = new ShadowEvents();
   private running = 0;
+  /** Routes whose mismatch (or app failure) was logged within the window, and what came since. */
+  private readonly quiet = new Map<string, { count: number }>();
 
   constructor(
     private readonly config: ShadowConfig,
@@ -83,13 +90,29 @@ export class Shadow {
     const answer = await replayToApp(this.app, request, { maxBody: this.config.maxBody, timeoutMs: this.timeoutMs });
     if (answer.kind === 'large') return this.publish(base, 'skipped-large');
     if (answer.kind === 'failed') {
-      this.logger.warn(`shadow ${request.method} ${request.url}: ${answer.reason}`);
+      this.warnOnce(`${base.pattern} failed`, `shadow ${request.method} ${request.url}: ${answer.reason}`, 'app failures');
       return this.publish(base, 'app-failed');
     }
     const result = compareResponses(capture.response(), answer.response, rules, noise);
     if (result.match) return this.publish(base, 'match');
-    this.logger.warn(`shadow ${request.method} ${request.url}: the app differs from PHP (${base.pattern}): ${result.diff}`);
+    this.warnOnce(`${base.pattern} differs`, `shadow ${request.method} ${request.url}: the app differs from PHP (${base.pattern}): ${result.diff}`, 'mismatches');
     this.publish(base, 'mismatch', result.diff);
+  }
+
+  /** The first line of a kind at once; the same kind again within the window only counted, then one line. */
+  private warnOnce(kind: string, line: string, what: string): void {
+    const seen = this.quiet.get(kind);
+    if (seen) {
+      seen.count++;
+      return;
+    }
+    this.logger.warn(line);
+    const entry = { count: 0 };
+    this.quiet.set(kind, entry);
+    setTimeout(() => {
+      this.quiet.delete(kind);
+      if (entry.count > 0) this.logger.warn(`shadow ${kind.slice(0, kind.lastIndexOf(' '))}: ${entry.count} more ${what} in the last ${LOG_WINDOW_MS / 1000} s (each is in the ledger)`);
+    }, LOG_WINDOW_MS).unref();
   }
 
   private release(): void {

@@ -174,6 +174,14 @@ describe('--shadow: the app runs beside PHP, the client gets PHP', () => {
     expect(lines[0]).not.toContain('\n');
   });
 
+  it('a route that keeps differing logs its first mismatch, then counts the rest (the events still carry each)', async () => {
+    const { b, events, logger } = await bridgeWith({ shadow: ['GET /packages/:name'] });
+    for (let i = 0; i < 6; i++) await request(b.port, '/packages/pacman-git');
+    await waitFor(() => events.length === 6, 5_000, 'six shadow events');
+    expect(events.every((e) => e.outcome === 'mismatch' && e.diff !== null)).toBe(true);
+    expect(logger.warnings.filter((w) => w.startsWith('shadow GET /packages/pacman-git'))).toHaveLength(1);
+  });
+
   it("ignore rules: JSON pointers take PHP's timestamp out, regexes the CSRF token", async () => {
     const strict = await bridgeWith({ shadow: ['GET /api/packages/:name', 'GET /form'] });
     await request(strict.b.port, '/api/packages/yay');
