@@ -168,6 +168,9 @@ export function createBridge(options: BridgeOptions): Bridge {
   }
 
   const close = async () => {
+    // Shadows still running finish first (bounded by the app timeout): they may ask PHP once more,
+    // and their events must reach the ledger before it closes.
+    await shadow.idle();
     await parts.client.close();
     parts.bodyLimits.spool.close();
   };

@@ -16,6 +16,8 @@ import type { BridgeParts, RequestContext, Step } from './step.ts';
 export interface BridgeShadow {
   step: Step | null;
   events: ShadowEvents;
+  /** Resolves once no shadow runs: closing waits for them, so their events reach the ledger. */
+  idle(): Promise<void>;
 }
 
 /**
@@ -31,11 +33,11 @@ export function bridgeShadow(options: BridgeOptions, parts: BridgeParts): Bridge
     if (!(err instanceof ShadowOptionError)) throw err;
     throw new OptionsError(`${err.flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())}: ${err.message}`);
   }
-  if (!config) return { step: null, events: new ShadowEvents() };
+  if (!config) return { step: null, events: new ShadowEvents(), idle: () => Promise.resolve() };
   if (!parts.app) throw new OptionsError('shadow: a shadow runs the app beside PHP; there is no app');
   // An app that never finishes is cut by --app-timeout; with none (0), by the default one.
   const shadow = new Shadow(config, parts.app, parts.logger, options.appTimeoutMs || DEFAULTS.appTimeoutMs);
-  return { step: shadowStep(parts, shadow, config.noise, config.maxBody), events: shadow.events };
+  return { step: shadowStep(parts, shadow, config.noise, config.maxBody), events: shadow.events, idle: () => shadow.idle() };
 }
 
 function shadowStep(parts: BridgeParts, shadow: Shadow, noise: boolean, maxBody: number): Step {

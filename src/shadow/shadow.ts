@@ -37,6 +37,7 @@ export class Shadow {
   private running = 0;
   /** Routes whose mismatch (or app failure) was logged within the window, and what came since. */
   private readonly quiet = new Map<string, { count: number }>();
+  private readonly idleWaiters: Array<() => void> = [];
 
   constructor(
     private readonly config: ShadowConfig,
@@ -117,6 +118,13 @@ export class Shadow {
 
   private release(): void {
     this.running--;
+    if (this.running === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  /** Resolves once no shadow runs (each has published its event): the bridge waits for it on close. */
+  idle(): Promise<void> {
+    if (this.running === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
   /** Published after the request's own RequestEvent, which goes out on the same 'close'. */

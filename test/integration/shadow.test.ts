@@ -215,6 +215,16 @@ describe('--shadow: the app runs beside PHP, the client gets PHP', () => {
     expect(shadowed.events[0]!.outcome).toBe('match');
   });
 
+  it('closing the bridge waits for the shadows still running: their events are not lost', async () => {
+    const { b, events } = await bridgeWith({ shadow: ['GET /busy/:name'] });
+    expect((await request(b.port, '/busy/yay')).status).toBe(200);
+    // The app takes 1 s: the shadow is still running when the bridge closes.
+    const closing = b.close();
+    open.splice(open.indexOf(b), 1);
+    await closing;
+    expect(events.map((e) => e.outcome)).toEqual(['match']);
+  });
+
   it('POST is not shadowed without shadowUnsafe; with it, the app gets the body', async () => {
     const safe = await bridgeWith({ shadow: ['/rpc'] });
     const n = seen.length;
