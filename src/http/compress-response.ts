@@ -103,7 +103,7 @@ export function compressResponse(req: IncomingMessage, res: ServerResponse, opti
   res.write = linkWrite as unknown as ServerResponse['write'];
   res.end = linkEnd as unknown as ServerResponse['end'];
   // A client gone mid-body: the encoder goes too.
-  res.once('close', onLinkClose);
+  res.on('close', onLinkClose);
 }
 
 /**
