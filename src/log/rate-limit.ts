@@ -11,24 +11,40 @@ const REQUEST_PREFIX = /^[A-Z]+ \S+: /;
  * `connect ECONNREFUSED /run/php.sock (x 1532 in the last 10 s)`. Warnings and the rest pass as they are.
  */
 export function rateLimitErrors(logger: Logger, windowMs = 10_000): Logger {
-  const open = new Map<string, { count: number }>();
+  const once = oncePerWindow(windowMs);
   const seconds = windowMs % 1000 === 0 ? `${windowMs / 1000} s` : `${windowMs} ms`;
   return {
     ...logger,
     error(message, err) {
       const cause = message.replace(REQUEST_PREFIX, '');
-      const seen = open.get(cause);
-      if (seen) {
-        seen.count++;
-        return;
-      }
-      logger.error(message, err);
-      const entry = { count: 0 };
-      open.set(cause, entry);
-      setTimeout(() => {
-        open.delete(cause);
-        if (entry.count > 0) logger.error(`${cause} (x ${entry.count} in the last ${seconds})`);
-      }, windowMs).unref();
+      once(
+        cause,
+        () => logger.error(message, err),
+        (count) => logger.error(`${cause} (x ${count} in the last ${seconds})`),
+      );
     },
+  };
+}
+
+/**
+ * The window behind rateLimitErrors, for any repeated line: `first` runs for the first of a kind;
+ * the same kind again within `windowMs` is only counted, and when the window ends `repeated` gets
+ * the count (if any came).
+ */
+export function oncePerWindow(windowMs: number): (kind: string, first: () => void, repeated: (count: number) => void) => void {
+  const open = new Map<string, { count: number }>();
+  return (kind, first, repeated) => {
+    const seen = open.get(kind);
+    if (seen) {
+      seen.count++;
+      return;
+    }
+    first();
+    const entry = { count: 0 };
+    open.set(kind, entry);
+    setTimeout(() => {
+      open.delete(kind);
+      if (entry.count > 0) repeated(entry.count);
+    }, windowMs).unref();
   };
 }

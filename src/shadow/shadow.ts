@@ -1,5 +1,6 @@
 import type { NodeListener } from '../app/app-module.ts';
 import type { Logger } from '../log/logger.ts';
+import { oncePerWindow } from '../log/rate-limit.ts';
 import type { ResponseTap } from '../php/php-request.ts';
 import { matchesPattern } from '../route/claim-pattern.ts';
 import { replayToApp, type ShadowRequest } from './app-replay.ts';
@@ -35,8 +36,8 @@ const LOG_WINDOW_MS = 10_000;
 export class Shadow {
   readonly events = new ShadowEvents();
   private running = 0;
-  /** Routes whose mismatch (or app failure) was logged within the window, and what came since. */
-  private readonly quiet = new Map<string, { count: number }>();
+  /** A route's mismatch (or app failure) lines: the first of a window, then a count. */
+  private readonly once = oncePerWindow(LOG_WINDOW_MS);
   private readonly idleWaiters: Array<() => void> = [];
 
   constructor(
@@ -102,18 +103,11 @@ export class Shadow {
 
   /** The first line of a kind at once; the same kind again within the window only counted, then one line. */
   private warnOnce(kind: string, line: string, what: string): void {
-    const seen = this.quiet.get(kind);
-    if (seen) {
-      seen.count++;
-      return;
-    }
-    this.logger.warn(line);
-    const entry = { count: 0 };
-    this.quiet.set(kind, entry);
-    setTimeout(() => {
-      this.quiet.delete(kind);
-      if (entry.count > 0) this.logger.warn(`shadow ${kind.slice(0, kind.lastIndexOf(' '))}: ${entry.count} more ${what} in the last ${LOG_WINDOW_MS / 1000} s (each is in the ledger)`);
-    }, LOG_WINDOW_MS).unref();
+    this.once(
+      kind,
+      () => this.logger.warn(line),
+      (count) => this.logger.warn(`shadow ${kind.slice(0, kind.lastIndexOf(' '))}: ${count} more ${what} in the last ${LOG_WINDOW_MS / 1000} s (each is in the ledger)`),
+    );
   }
 
   private release(): void {
