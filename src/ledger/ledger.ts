@@ -47,13 +47,6 @@ export interface LedgerHealth {
   lastError: string | null;
 }
 
-/**
- * The ledger: what served what, kept across restarts. A subscriber of the bridge's request events
- * (and shadow events) that only queues them: every `flushMs` the queue is folded into (route, hour,
- * side) cells and written in one transaction (ledger-store.ts), never one write per request. A
- * failing write (disk full, the file gone read-only or corrupt) drops that batch, counts it and logs
- * the cause once per kind: requests never fail because of the ledger.
- */
 /** The hits since the last write, folded as they come: (route) → (hour, side) → cell. */
 interface HitBatch {
   byRoute: Map<string, { cells: Map<number, HitCell>; claimed: boolean }>;
@@ -63,6 +56,14 @@ interface HitBatch {
 
 const emptyBatch = (): HitBatch => ({ byRoute: new Map(), cells: [], events: 0 });
 
+/**
+ * The ledger: what served what, kept across restarts. A subscriber of the bridge's request events
+ * (and shadow events) that counts each request in its (route, hour, side) cell as it comes and
+ * queues the shadow events; every `flushMs` the cells and shadows are written in one transaction
+ * (ledger-store.ts), never one write per request. A
+ * failing write (disk full, the file gone read-only or corrupt) drops that batch, counts it and logs
+ * the cause once per kind: requests never fail because of the ledger.
+ */
 export class Ledger {
   /**
    * Folded at once, not queued: an event kept until the next write (a second) outlived the young

@@ -20,6 +20,9 @@ export interface ShadowRun {
   done(delivered: boolean): void;
 }
 
+/** How long the later mismatch lines of a route are only counted. */
+const LOG_WINDOW_MS = 10_000;
+
 /**
  * The shadow: for the requests of the --shadow routes that PHP answers, the client gets PHP's answer
  * as always, and once it has been sent the app gets a replay of the request in the background; its
@@ -30,9 +33,6 @@ export interface ShadowRun {
  * rest of the next LOG_WINDOW_MS counted into one line (every one is still an event, and in the
  * ledger), so a route that differs on every request does not flood the log.
  */
-/** How long the later mismatch lines of a route are only counted. */
-const LOG_WINDOW_MS = 10_000;
-
 export class Shadow {
   readonly events = new ShadowEvents();
   private running = 0;
@@ -92,21 +92,21 @@ export class Shadow {
     const answer = await replayToApp(this.app, request, { maxBody: this.config.maxBody, timeoutMs: this.timeoutMs });
     if (answer.kind === 'large') return this.publish(base, 'skipped-large');
     if (answer.kind === 'failed') {
-      this.warnOnce(`${base.pattern} failed`, `shadow ${request.method} ${request.url}: ${answer.reason}`, 'app failures');
+      this.warnOnce(base.pattern, 'app failures', `shadow ${request.method} ${request.url}: ${answer.reason}`);
       return this.publish(base, 'app-failed');
     }
     const result = compareResponses(capture.response(), answer.response, rules, noise);
     if (result.match) return this.publish(base, 'match');
-    this.warnOnce(`${base.pattern} differs`, `shadow ${request.method} ${request.url}: the app differs from PHP (${base.pattern}): ${result.diff}`, 'mismatches');
+    this.warnOnce(base.pattern, 'mismatches', `shadow ${request.method} ${request.url}: the app differs from PHP (${base.pattern}): ${result.diff}`);
     this.publish(base, 'mismatch', result.diff);
   }
 
-  /** The first line of a kind at once; the same kind again within the window only counted, then one line. */
-  private warnOnce(kind: string, line: string, what: string): void {
+  /** The first line of a route's kind (`what`) at once; the same again within the window only counted, then one line. */
+  private warnOnce(pattern: string, what: string, line: string): void {
     this.once(
-      kind,
+      `${pattern} ${what}`,
       () => this.logger.warn(line),
-      (count) => this.logger.warn(`shadow ${kind.slice(0, kind.lastIndexOf(' '))}: ${count} more ${what} in the last ${LOG_WINDOW_MS / 1000} s (each is in the ledger)`),
+      (count) => this.logger.warn(`shadow ${pattern}: ${count} more ${what} in the last ${LOG_WINDOW_MS / 1000} s (each is in the ledger)`),
     );
   }
 
