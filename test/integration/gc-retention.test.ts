@@ -5,8 +5,7 @@
 // one table, every later table, and the requests in it, is kept alive through that chain: each
 // request's objects get promoted, and the process runs a mark-compact a second with 10-20% fewer PHP
 // requests a second, from its first full GC on. Against a real php-fpm.
-import { GCProfiler, setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
+import { GCProfiler } from 'node:v8';
 import { Agent, request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FcgiClient } from '../../src/fastcgi/client.ts';
@@ -14,10 +13,8 @@ import type { ResponseSink } from '../../src/fastcgi/connection.ts';
 import { encodeParams } from '../../src/fastcgi/name-value.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import { startPhpFpm, type PhpFpm } from '../helpers/php-fpm.ts';
-import { FIXTURES, startBridge, type Running } from './support.ts';
+import { FIXTURES, gc, startBridge, type Running } from './support.ts';
 
-setFlagsFromString('--expose-gc');
-const gc = runInNewContext('gc') as (options?: { type: 'major' | 'minor'; execution: 'sync' }) => void;
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
 

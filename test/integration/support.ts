@@ -4,6 +4,8 @@ import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { fileURLToPath } from 'node:url';
 import { listen } from '../../src/index.ts';
 import type { BridgeOptions } from '../../src/bridge/options.ts';
@@ -192,6 +194,25 @@ export async function withRssPeak<T>(run: () => Promise<T>): Promise<{ result: T
 }
 
 export const MiB = 1024 * 1024;
+
+type Gc = (options?: { type: 'major' | 'minor'; execution: 'sync' }) => void;
+let gcFunction: Gc | undefined;
+
+/** V8's gc(), exposed on first use (the flag only affects contexts made after it: a new one here). */
+export function gc(options?: { type: 'major' | 'minor'; execution: 'sync' }): void {
+  if (!gcFunction) {
+    setFlagsFromString('--expose-gc');
+    gcFunction = runInNewContext('gc') as Gc;
+  }
+  gcFunction(options);
+}
+
+/** Bytes this process's heap and buffers hold after a full GC: what is kept, garbage aside. */
+export function heldAfterFullGc(): number {
+  gc({ type: 'major', execution: 'sync' });
+  const m = process.memoryUsage();
+  return m.heapUsed + m.arrayBuffers;
+}
 
 /** Is a process alive (signal 0)? */
 export function alive(pid: number): boolean {
