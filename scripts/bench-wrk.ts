@@ -23,6 +23,11 @@ export interface Request {
   headers?: Record<string, string>;
   /** HTTPS (a self-signed certificate: the check does not verify it). */
   tls?: boolean;
+  /**
+   * Each connection waits this long on average before its next request (wrk's delay(), not counted
+   * in the latency): an offered load below saturation, the same for every front of the case.
+   */
+  paceMs?: number;
 }
 
 export interface Expect {
@@ -47,7 +52,7 @@ export interface WrkResult {
 /** The wrk command line (shown in the report, so anyone can re-run one case by hand). */
 export function wrkArgs(url: string, seconds: number, req: Request): string[] {
   const args = [...(req.unpinned ? [] : PIN), 'wrk', `-t${WRK_THREADS}`, `-c${WRK_CONNECTIONS}`, `-d${seconds}s`, '--latency'];
-  if (req.method === 'POST') args.push('-s', postScript(req.bodyBytes ?? 0));
+  if (req.method === 'POST' || req.paceMs) args.push('-s', luaScript(req));
   for (const [name, value] of Object.entries(req.headers ?? {})) args.push('-H', `${name}: ${value}`);
   return [...args, url];
 }
@@ -85,16 +90,17 @@ export function parseWrk(out: string): WrkResult {
   };
 }
 
-/** A wrk Lua script that POSTs `bytes` bytes (wrk adds Content-Length itself). */
-function postScript(bytes: number): string {
-  const file = join(benchTmp(), `post-${bytes}.lua`);
-  writeFileSync(
-    file,
-    `wrk.method = "POST"
-wrk.body = string.rep("a", ${bytes})
-wrk.headers["Content-Type"] = "application/octet-stream"
-`,
-  );
+/** A wrk Lua script: a POST of `bodyBytes` bytes (wrk adds Content-Length itself), a pause between requests. */
+function luaScript(req: Request): string {
+  const lines: string[] = [];
+  if (req.method === 'POST') {
+    const bytes = req.bodyBytes ?? 0;
+    lines.push('wrk.method = "POST"', `wrk.body = string.rep("a", ${bytes})`, 'wrk.headers["Content-Type"] = "application/octet-stream"');
+  }
+  // A random pause (0 to twice the mean, whole ms) so that the connections do not fall into step.
+  if (req.paceMs) lines.push(`function delay() return math.random(0, ${2 * req.paceMs}) end`);
+  const file = join(benchTmp(), `${req.method.toLowerCase()}-${req.bodyBytes ?? 0}-pace-${req.paceMs ?? 0}.lua`);
+  writeFileSync(file, lines.join('\n') + '\n');
   return file;
 }
 

@@ -156,10 +156,12 @@ function buildCases(has: (front: string) => boolean): Case[] {
     },
     // --shadow (issue 10): the same PHP hello with every request shadowed (the app replayed beside it,
     // at most 4 at once, the rest skipped-busy), and with a tenth of them (`@0.1`, what a busy route
-    // would use): what the client's p99 pays for it. wrk is closed-loop at saturation, so the shadow's
-    // CPU shows as req/s and p99 both.
+    // would use): what the client's p99 pays for it at the same load. The load is paced (each of wrk's
+    // connections waits 3 ms between requests: about 5k req/s, a third of what the bridge serves
+    // flat out), as the issue's "the same load" asks: at saturation a closed loop would measure the
+    // shadow's CPU as fewer req/s and a longer queue, not the delay a shadow adds to a client.
     {
-      id: 'shadow', title: 'PHP hello, the route shadowed', req: { method: 'GET', path: '/hello.php' }, baseline: 'bridge',
+      id: 'shadow', title: 'PHP hello, the route shadowed (paced load)', req: { method: 'GET', path: '/hello.php', paceMs: 3 }, baseline: 'bridge',
       rows: [
         { front: 'bridge', label: 'fpm-bridge', expect: hello },
         { front: 'bridge-shadow', label: "fpm-bridge --shadow 'GET /hello.php' (every request)", expect: hello },
