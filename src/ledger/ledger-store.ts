@@ -61,6 +61,16 @@ CREATE INDEX IF NOT EXISTS shadow_diffs_route ON shadow_diffs (route_id, id);
 export type Side = 'php' | 'static' | 'app' | 'php→app' | 'app→php' | 'declined' | 'bridge';
 export const SIDES: readonly Side[] = ['php', 'static', 'app', 'php→app', 'app→php', 'declined', 'bridge'];
 
+/** When one side served one route, first and last, over the whole ledger. */
+export interface ServedRow {
+  route_id: number;
+  method: string;
+  route: string;
+  side: Side;
+  first_ms: number;
+  last_ms: number;
+}
+
 /** One (route, hour, side) cell of a batch. */
 export interface HitCell {
   method: string;
@@ -304,13 +314,10 @@ export class LedgerStore {
   }
 
   /** The first and last time each side served each route, over the whole file. */
-  servedTimes(): Array<{ route_id: number; side: Side; first_ms: number; last_ms: number }> {
-    return this.db.prepare('SELECT route_id, side, min(first_ms) first_ms, max(last_ms) last_ms FROM hits GROUP BY route_id, side').all() as unknown as Array<{
-      route_id: number;
-      side: Side;
-      first_ms: number;
-      last_ms: number;
-    }>;
+  servedTimes(): ServedRow[] {
+    return this.db
+      .prepare('SELECT h.route_id, r.method, r.route, h.side, min(h.first_ms) first_ms, max(h.last_ms) last_ms FROM hits h JOIN routes r ON r.id = h.route_id GROUP BY h.route_id, h.side')
+      .all() as unknown as ServedRow[];
   }
 
   /** The kept diffs, newest first. */

@@ -1,5 +1,6 @@
 import { decodeHistogram, emptyHistogram, mergeInto, percentile } from '../ledger/duration-histogram.ts';
-import type { LedgerStore, Side } from '../ledger/ledger-store.ts';
+import type { LedgerStore, ServedRow, Side } from '../ledger/ledger-store.ts';
+import { matchesPattern, parsePattern, type RoutePattern } from '../route/claim-pattern.ts';
 
 /**
  * The report's data: what `fpm-bridge report --json` prints and the admin page's /ledger.json
@@ -22,6 +23,12 @@ export interface RouteReport {
   route: string;
   /** The route's latest requests came through a claim. */
   claimed: boolean;
+  /**
+   * Rows of paths this route's pattern matches, counted before the pattern was a claim or a shadow
+   * (`/packages/yay` before `GET /packages/:name`), folded into this row: their requests are in its
+   * counts, their times in `served`. 0 for a route that is not a pattern.
+   */
+  folded: number;
   requests: number;
   /** Requests in the period by who served them. */
   sides: Partial<Record<Side, number>>;
@@ -78,6 +85,12 @@ export const PHP_SIDES: ReadonlySet<string> = new Set(['php', 'app→php', 'decl
 const HOUR_MS = 3_600_000;
 const DAY_MS = 86_400_000;
 
+/** A route's report while it is being summed, with its durations' histogram. */
+interface Acc {
+  r: RouteReport;
+  hist: number[];
+}
+
 export function readReport(store: LedgerStore, sinceMs: number, nowMs = Date.now()): ReportData {
   const fromHour = Math.floor(sinceMs / HOUR_MS);
   const hits = store.hitsSince(fromHour);
@@ -85,10 +98,6 @@ export function readReport(store: LedgerStore, sinceMs: number, nowMs = Date.now
   const diffs = store.diffs();
   const everServed = store.servedTimes();
 
-  interface Acc {
-    r: RouteReport;
-    hist: number[];
-  }
   const byId = new Map<number, Acc>();
   const accOf = (row: { id: number; method: string; route: string; claimed: number }): Acc => {
     let acc = byId.get(row.id);
@@ -98,6 +107,7 @@ export function readReport(store: LedgerStore, sinceMs: number, nowMs = Date.now
           method: row.method,
           route: row.route,
           claimed: row.claimed === 1,
+          folded: 0,
           requests: 0,
           sides: {},
           appShare: null,
@@ -153,9 +163,9 @@ export function readReport(store: LedgerStore, sinceMs: number, nowMs = Date.now
   }
   for (const t of everServed) {
     const acc = byId.get(t.route_id);
-    if (!acc) continue;
-    acc.r.served[t.side] = { first: iso(t.first_ms), last: iso(t.last_ms) };
+    if (acc) widen(acc.r.served, t.side, t.first_ms, t.last_ms);
   }
+  foldIntoPatterns(byId, everServed);
   const totals = { requests: 0, app: 0, php: 0, other: 0, appShare: null as number | null };
   const routes = [...byId.values()].map(({ r, hist }) => {
     const app = sum(r.sides, APP_SIDES);
@@ -188,6 +198,79 @@ export function readReport(store: LedgerStore, sinceMs: number, nowMs = Date.now
       .sort((a, b) => a[0] - b[0])
       .map(([hour, p]) => ({ at: iso(hour * HOUR_MS), ...p, appShare: p.app + p.php > 0 ? round(p.app / (p.app + p.php)) : null })),
   };
+}
+
+/**
+ * A route counted by its path before a claim or shadow pattern covered it is the pattern's route:
+ * each such row (same method; the most specific pattern, the longest, when several match) is folded
+ * into the pattern's row, and so are the first and last times of such rows outside the period, so
+ * that "PHP last served" looks at the route's whole history.
+ */
+function foldIntoPatterns(byId: Map<number, Acc>, everServed: readonly ServedRow[]): void {
+  const targets: Array<{ acc: Acc; pattern: RoutePattern }> = [];
+  for (const acc of byId.values()) {
+    const pattern = patternOf(acc.r.route);
+    if (pattern) targets.push({ acc, pattern });
+  }
+  if (targets.length === 0) return;
+  targets.sort((a, b) => b.acc.r.route.length - a.acc.r.route.length);
+  const targetOf = (method: string, route: string): Acc | null =>
+    patternOf(route) ? null : (targets.find((t) => t.acc.r.method === method && matchesPattern(t.pattern, method, route))?.acc ?? null);
+  for (const [id, acc] of byId) {
+    const into = targetOf(acc.r.method, acc.r.route);
+    if (into) {
+      mergeRoute(into, acc);
+      byId.delete(id);
+    }
+  }
+  for (const t of everServed) {
+    if (byId.has(t.route_id)) continue;
+    const into = targetOf(t.method, t.route);
+    if (into) widen(into.r.served, t.side, t.first_ms, t.last_ms);
+  }
+}
+
+/**
+ * The pattern a route key was written from, or null for a path: a pattern has a `*` or a `:name`
+ * segment, where a collapsed path only ever has `:id`.
+ */
+function patternOf(route: string): RoutePattern | null {
+  if (!route.split('/').some((seg) => seg === '*' || (seg.startsWith(':') && seg !== ':id'))) return null;
+  try {
+    return parsePattern(route);
+  } catch {
+    return null;
+  }
+}
+
+function mergeRoute(into: Acc, from: Acc): void {
+  const a = into.r;
+  const b = from.r;
+  a.folded += 1 + b.folded;
+  a.requests += b.requests;
+  for (const [side, count] of Object.entries(b.sides) as Array<[Side, number]>) a.sides[side] = (a.sides[side] ?? 0) + count;
+  for (const k of Object.keys(a.statuses) as StatusClass[]) a.statuses[k] += b.statuses[k];
+  mergeInto(into.hist, from.hist);
+  for (const [side, t] of Object.entries(b.served) as Array<[Side, { first: string; last: string }]>) {
+    widen(a.served, side, Date.parse(t.first), Date.parse(t.last));
+  }
+  if (b.shadow && !a.shadow) a.shadow = b.shadow;
+  else if (b.shadow && a.shadow) {
+    a.shadow.matched += b.shadow.matched;
+    a.shadow.mismatched += b.shadow.mismatched;
+    a.shadow.skipped += b.shadow.skipped;
+    a.shadow.failed += b.shadow.failed;
+    const compared = a.shadow.matched + a.shadow.mismatched + a.shadow.failed;
+    a.shadow.matchRate = compared > 0 ? round(a.shadow.matched / compared) : null;
+  }
+}
+
+/** Widens a side's first..last to take in `firstMs`..`lastMs`. */
+function widen(served: RouteReport['served'], side: Side, firstMs: number, lastMs: number): void {
+  const t = served[side];
+  const first = t ? Math.min(Date.parse(t.first), firstMs) : firstMs;
+  const last = t ? Math.max(Date.parse(t.last), lastMs) : lastMs;
+  served[side] = { first: iso(first), last: iso(last) };
 }
 
 /** The hourly progress summed per day (UTC), for a chart over weeks. */

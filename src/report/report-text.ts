@@ -49,6 +49,7 @@ export function notes(r: RouteReport): string {
   if (r.shadow?.readyToClaim && !r.claimed) out.push('ready to claim');
   if (r.phpIdleDays !== null && r.phpIdleDays >= 1) out.push(`PHP has not served this for ${r.phpIdleDays} day${r.phpIdleDays === 1 ? '' : 's'}`);
   else if (r.lastPhp === null && r.requests > 0 && (r.appShare ?? 0) > 0) out.push('PHP never served this');
+  if (r.folded > 0) out.push(`+${r.folded} earlier path${r.folded === 1 ? '' : 's'}`);
   return out.join('; ');
 }
 

@@ -137,11 +137,12 @@ describe.skipIf(!available)('the ledger over the migration, and its admin page',
     expect(res.headers.get('content-type')).toBe('application/json');
     const data = (await res.json()) as ReportData;
     const route = (r: string) => data.routes.find((x) => x.route === r);
-    expect(route('/packages/pacman-git')!.sides).toEqual({ php: 2 });
-    expect(route('/packages/yay')!.sides).toEqual({ php: 1 });
-    expect(route('/packages/:name')).toMatchObject({ claimed: true, sides: { app: 2, 'app→php': 1 }, appShare: 0.667 });
-    expect(route('/api/*')).toMatchObject({ claimed: true, sides: { app: 1 } });
-    expect(route('/api/stats')).toMatchObject({ sides: { 'php→app': 1 }, lastPhp: null, phpIdleDays: null });
+    // The paths counted before the claims (PHP first) are folded into the claims' rows.
+    expect(route('/packages/pacman-git')).toBeUndefined();
+    expect(route('/packages/yay')).toBeUndefined();
+    expect(route('/api/stats')).toBeUndefined();
+    expect(route('/packages/:name')).toMatchObject({ claimed: true, folded: 2, sides: { php: 3, app: 2, 'app→php': 1 }, appShare: 0.333 });
+    expect(route('/api/*')).toMatchObject({ claimed: true, folded: 1, sides: { app: 1, 'php→app': 1 }, lastPhp: null, phpIdleDays: null });
     expect(route('/<img src=x onerror=alert(1)>')).toMatchObject({ sides: { declined: 1 }, statuses: { '4xx': 1 } });
     expect(route('/search')!.shadow).toMatchObject({ matched: 100, readyToClaim: true, matchRate: 1 });
     expect(route('/history')!.shadow).toMatchObject({ mismatched: 1, readyToClaim: false, lastDiffs: [{ diff: 'body: <script>alert("diff")</script> vs <p>' }] });
@@ -194,10 +195,11 @@ describe.skipIf(!available)('the ledger over the migration, and its admin page',
         const byRoute = new Map(seen.rows.map((r) => [r[0]!.replace(/\s+claimed$/, ''), r]));
         // route, requests, php, app, PHP last served, p50, p95, shadow, note
         expect(byRoute.get('GET /history')!.slice(1, 4)).toEqual(['50', '40%', '60%']);
-        expect(byRoute.get('GET /packages/:name')!.slice(1, 4)).toEqual(['3', '33%', '67%']);
+        expect(byRoute.get('GET /packages/:name')!.slice(1, 4)).toEqual(['6', '67%', '33%']);
+        expect(byRoute.get('GET /packages/:name')![8]).toBe('+2 earlier paths');
         expect(byRoute.get('GET /search')![8]).toBe('ready to claim');
-        expect(byRoute.get('GET /api/stats')![4]).toBe('never');
-        expect(byRoute.get('GET /api/stats')![8]).toBe('PHP never served this');
+        expect(byRoute.get('GET /api/*')![4]).toBe('never');
+        expect(byRoute.get('GET /api/*')![8]).toBe('PHP never served this; +1 earlier path');
         // The client's HTML is text on the page: no image element, no script ran or exists.
         expect(byRoute.get('GET /<img src=x onerror=alert(1)>')).toBeDefined();
         expect(seen.images).toBe(0);

@@ -169,9 +169,46 @@ describe.skipIf(!available)(`the ledger in SQLite${SKIP}`, () => {
     ledger.record(event({ path: '/packages/pacman' }));
     ledger.close();
     const store = new LedgerStore(file, { readonly: true });
+    const stored = store.hitsSince(0).map((h) => `${h.route} ${h.count}`);
     const routes = readReport(store, T0 - 1, T0 + 1).routes.map((r) => `${r.route} ${r.requests}`);
     store.close();
-    expect(routes.sort()).toEqual(['/packages/:name 2', '/packages/yay 1']);
+    expect(stored.sort()).toEqual(['/packages/:name 2', '/packages/yay 1']);
+    // The report folds the row from before the pattern into it.
+    expect(routes).toEqual(['/packages/:name 3']);
+  });
+
+  it('folds the rows a route had before its claim or shadow pattern into the pattern\'s row in the report', () => {
+    const file = fresh();
+    // Before any pattern: each package is its own route (a numeric one collapsed to :id).
+    let ledger = new Ledger(new LedgerStore(file), { logger: recordingLogger(), flushMs: 60_000 });
+    ledger.record(event({ path: '/packages/pacman-git', servedBy: 'php', startedAt: T0 - 48 * 3_600_000 }));
+    ledger.record(event({ path: '/packages/yay', servedBy: 'php', startedAt: T0 }));
+    ledger.record(event({ path: '/packages/123', servedBy: 'php', status: 404, startedAt: T0 }));
+    ledger.record(event({ path: '/about', servedBy: 'php', startedAt: T0 }));
+    ledger.record(event({ method: 'POST', path: '/packages/yay', servedBy: 'php', startedAt: T0 }));
+    ledger.close();
+    // Then the route is claimed: its requests count under the pattern.
+    ledger = new Ledger(new LedgerStore(file), { logger: recordingLogger(), flushMs: 60_000 });
+    ledger.record(event({ path: '/packages/yay', claim: 'GET /packages/:name', servedBy: 'app', startedAt: T0 + 3_600_000 }));
+    ledger.record(event({ path: '/packages/zsh', claim: 'GET /packages/:name', servedBy: 'app', startedAt: T0 + 3_600_000 }));
+    ledger.close();
+
+    const store = new LedgerStore(file, { readonly: true });
+    const report = readReport(store, T0 - 3_600_000, T0 + 4 * 3_600_000);
+    store.close();
+    expect(report.routes.map((r) => `${r.method} ${r.route}`).sort()).toEqual(['GET /about', 'GET /packages/:name', 'POST /packages/yay']);
+    const pk = report.routes.find((r) => r.route === '/packages/:name')!;
+    expect(pk.claimed).toBe(true);
+    expect(pk.requests).toBe(4);
+    expect(pk.sides).toEqual({ php: 2, app: 2 });
+    expect(pk.statuses).toMatchObject({ '2xx': 3, '4xx': 1 });
+    expect(pk.appShare).toBe(0.5);
+    expect(pk.folded).toBe(2);
+    // The whole ledger's times, the row outside the period (two days back) included.
+    expect(pk.served.php).toEqual({ first: new Date(T0 - 48 * 3_600_000).toISOString(), last: new Date(T0).toISOString() });
+    expect(pk.lastPhp).toBe(new Date(T0).toISOString());
+    expect(report.routes.find((r) => r.route === '/about')!.folded).toBe(0);
+    expect(report.totals).toMatchObject({ requests: 6, app: 2, php: 4 });
   });
 
   it('refuses a file that is not a ledger, naming it', () => {

@@ -10,7 +10,7 @@ const T0 = Date.UTC(2026, 10, 20);
 
 function route(over: Partial<RouteReport>): RouteReport {
   return {
-    method: 'GET', route: '/', claimed: false, requests: 1, sides: { php: 1 }, appShare: 0, phpShare: 1,
+    method: 'GET', route: '/', claimed: false, folded: 0, requests: 1, sides: { php: 1 }, appShare: 0, phpShare: 1,
     statuses: { '1xx': 0, '2xx': 1, '3xx': 0, '4xx': 0, '5xx': 0 }, p50Ms: 1, p95Ms: 2, served: {}, lastPhp: null, lastApp: null, phpIdleDays: null, shadow: null,
     ...over,
   };
@@ -50,6 +50,8 @@ describe('the report as HTML and text', () => {
     expect(notes(route({ phpIdleDays: 1, lastPhp: 'x' }))).toBe('PHP has not served this for 1 day');
     expect(notes(route({ phpIdleDays: 12, lastPhp: 'x' }))).toBe('PHP has not served this for 12 days');
     expect(notes(route({ appShare: 1, phpShare: 0, lastPhp: null }))).toBe('PHP never served this');
+    expect(notes(route({ folded: 1 }))).toBe('+1 earlier path');
+    expect(notes(route({ folded: 3, phpIdleDays: 2, lastPhp: 'x' }))).toBe('PHP has not served this for 2 days; +3 earlier paths');
     expect(reportText(data(0, []))).toContain('No requests in the ledger for this period.');
   });
 });
