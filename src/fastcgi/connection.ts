@@ -14,13 +14,23 @@ const nextId = (id: number) => (id === 1 ? 2 : 1);
 
 /** What the caller gets back from php-fpm, as it arrives. */
 export interface ResponseSink {
-  /** A piece of stdout. Return false to stop reading from php-fpm until `resume()` (backpressure). */
+  /**
+   * A piece of stdout, the sink's to keep (a copy out of the shared read buffer). Return false to stop
+   * reading from php-fpm until `resume()` (backpressure).
+   */
   onStdout(data: Buffer): boolean;
   onStderr(data: Buffer): void;
   /** FCGI_END_REQUEST with FCGI_REQUEST_COMPLETE; `appStatus` is the script's exit status. */
   onEnd(appStatus: number): void;
   onError(err: FcgiError): void;
 }
+
+/**
+ * Every php-fpm socket reads into this one buffer (net's onread): no allocation per read. What is read
+ * is parsed at once, and what outlives the read (stdout, stderr, a record split across reads) is copied
+ * out of it first, so the next read, on any connection, may overwrite it.
+ */
+const READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
 
 /** The first bytes a peer ever sent us look like an HTTP response (a web server, not php-fpm). */
 function speaksHttp(chunk: Buffer, served: number, answered: boolean): boolean {
@@ -63,15 +73,23 @@ export class FcgiConnection {
       onStream: (type, id, data) => this.onStream(type, id, data),
       onRecord: (type, id, content) => this.onRecord(type, id, content),
     });
-    this.socket = connect(connectOptions(address));
-    this.socket.on('data', (chunk: Buffer) => {
-      try {
-        this.reader.push(chunk);
-      } catch (err) {
-        this.fail(new FcgiError('protocol', speaksHttp(chunk, this.served, this.answered)
-          ? `${formatAddress(address)} answered in HTTP, not FastCGI: is --fpm pointing at a web server instead of php-fpm?`
-          : `bad FastCGI from ${formatAddress(address)}: ${(err as Error).message}`));
-      }
+    this.socket = connect({
+      ...connectOptions(address),
+      onread: {
+        buffer: READ_BUFFER,
+        callback: (n: number) => {
+          const chunk = READ_BUFFER.subarray(0, n);
+          try {
+            this.reader.push(chunk);
+          } catch (err) {
+            this.fail(new FcgiError('protocol', speaksHttp(chunk, this.served, this.answered)
+              ? `${formatAddress(address)} answered in HTTP, not FastCGI: is --fpm pointing at a web server instead of php-fpm?`
+              : `bad FastCGI from ${formatAddress(address)}: ${(err as Error).message}`));
+          }
+          // Backpressure pauses the socket itself (pause()), not through this return value.
+          return true;
+        },
+      },
     });
     this.socket.once('connect', () => (this.connected = true));
     this.socket.on('error', (err: NodeJS.ErrnoException) => {
@@ -183,10 +201,11 @@ export class FcgiConnection {
     const ex = this.current;
     if (!ex || id !== this.currentId) return this.fail(new FcgiError('protocol', `php-fpm sent output for request ${id} with none of ours in progress`));
     this.answered = true;
+    // A copy: `data` is a view of the shared read buffer.
     if (type === RecordType.Stdout) {
-      if (!ex.sink.onStdout(data)) this.pause(ex);
+      if (!ex.sink.onStdout(Buffer.from(data))) this.pause(ex);
     } else {
-      ex.sink.onStderr(data);
+      ex.sink.onStderr(Buffer.from(data));
     }
   }
 

@@ -8,7 +8,9 @@ export class FastCGIProtocolError extends Error {
 export interface RecordSink {
   /**
    * Content of an FCGI_STDOUT or FCGI_STDERR record, delivered as it arrives: one record may come in
-   * several pieces, and a piece never spans two records. Zero-copy slices of the socket's chunks.
+   * several pieces, and a piece never spans two records. Zero-copy views of the pushed chunk, valid
+   * only during the call: the chunk's memory may be read into again after push() (the connection
+   * reads into one shared buffer), so a sink copies what it keeps.
    */
   onStream(type: typeof RecordType.Stdout | typeof RecordType.Stderr, requestId: number, data: Buffer): void;
   /** Any other record, delivered whole once its content is complete. */
@@ -110,7 +112,8 @@ export class RecordReader {
     if (this.isStream()) {
       this.sink.onStream(this.type as typeof RecordType.Stdout, this.requestId, data);
     } else {
-      this.pieces.push(data);
+      // Copied: the chunk's memory may be reused once push() returns (a shared read buffer).
+      this.pieces.push(Buffer.from(data));
     }
   }
 

@@ -224,6 +224,23 @@ describe('RecordReader', () => {
     }
   });
 
+  it('keeps a split non-stream record whole when every chunk is read into the same buffer (the connection\'s shared read buffer)', () => {
+    const recs: Rec[] = [
+      { type: RecordType.GetValuesResult, requestId: 0, content: pattern(300, 2), padding: 3 },
+      { type: RecordType.EndRequest, requestId: 1, content: endRequest(7, 0), padding: 0 },
+    ];
+    const wire = Buffer.concat(recs.map(frame));
+    const shared = Buffer.alloc(5);
+    // The collector keeps what it is handed as it is: only the reader's own copy can save it.
+    const { reader, events } = collect(false);
+    for (let at = 0; at < wire.length; at += shared.length) {
+      const n = wire.copy(shared, 0, at, at + shared.length);
+      reader.push(shared.subarray(0, n));
+      shared.fill(0xaa);
+    }
+    expect(events.map((e) => e.kind === 'record' && e.content.toString('hex'))).toEqual(recs.map((r) => r.content.toString('hex')));
+  });
+
   it('reads the 16-bit request id and content length big-endian', () => {
     const recs: Rec[] = [{ type: RecordType.Stdout, requestId: 0x1234, content: pattern(0x0102, 0), padding: 0 }];
     const { events } = feed(Buffer.concat(recs.map(frame)), []);
