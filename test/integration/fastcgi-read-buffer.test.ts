@@ -1,7 +1,7 @@
 // Every php-fpm socket reads into one shared buffer (no backing store made and freed per read). What
-// a sink is handed must therefore be its own: a sink that keeps every piece of stdout and stderr, without reading them,
-// while other connections' reads overwrite the shared buffer, still has PHP's exact bytes at the end.
-// Against a real php-fpm.
+// a sink is handed must therefore be its own: a sink that keeps every piece of stdout and stderr,
+// without reading them, while other connections' reads overwrite the shared buffer, still has PHP's
+// exact bytes at the end. Against a real php-fpm.
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FcgiClient } from '../../src/fastcgi/client.ts';
