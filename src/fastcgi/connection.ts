@@ -15,10 +15,12 @@ const nextId = (id: number) => (id === 1 ? 2 : 1);
 /** What the caller gets back from php-fpm, as it arrives. */
 export interface ResponseSink {
   /**
-   * A piece of stdout, the sink's to keep (a copy out of the shared read buffer). Return false to stop
-   * reading from php-fpm until `resume()` (backpressure).
+   * A piece of stdout: a view of the shared read buffer, valid only during the call (a sink copies
+   * what it keeps; one that writes it to a file at once needs no copy). Return false to stop reading
+   * from php-fpm until `resume()` (backpressure).
    */
   onStdout(data: Buffer): boolean;
+  /** A piece of stderr, a view valid only during the call, as stdout's. */
   onStderr(data: Buffer): void;
   /** FCGI_END_REQUEST with FCGI_REQUEST_COMPLETE; `appStatus` is the script's exit status. */
   onEnd(appStatus: number): void;
@@ -27,8 +29,9 @@ export interface ResponseSink {
 
 /**
  * Every php-fpm socket reads into this one buffer (net's onread): no allocation per read. What is read
- * is parsed at once, and what outlives the read (stdout, stderr, a record split across reads) is copied
- * out of it first, so the next read, on any connection, may overwrite it.
+ * is parsed at once; stdout and stderr go to the sink as views of it, and what outlives the call (a
+ * piece the client has not taken yet, a record split across reads) is copied out by whoever keeps it,
+ * so the next read, on any connection, may overwrite it. What goes to the spool file is never copied.
  */
 const READ_BUFFER = Buffer.allocUnsafeSlow(64 * 1024);
 
@@ -201,11 +204,11 @@ export class FcgiConnection {
     const ex = this.current;
     if (!ex || id !== this.currentId) return this.fail(new FcgiError('protocol', `php-fpm sent output for request ${id} with none of ours in progress`));
     this.answered = true;
-    // A copy: `data` is a view of the shared read buffer.
+    // `data` is a view of the shared read buffer: the sink copies what it keeps.
     if (type === RecordType.Stdout) {
-      if (!ex.sink.onStdout(Buffer.from(data))) this.pause(ex);
+      if (!ex.sink.onStdout(data)) this.pause(ex);
     } else {
-      ex.sink.onStderr(Buffer.from(data));
+      ex.sink.onStderr(data);
     }
   }
 

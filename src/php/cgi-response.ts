@@ -39,15 +39,17 @@ export class CgiHeaderParser {
   private pending: Buffer | null = null;
 
   /**
-   * Feeds stdout. Returns the head and the body bytes that followed it once the block is complete,
-   * or null while more is needed. Throws CgiHeaderError on a malformed or oversized block.
+   * Feeds stdout. Returns the head and the body bytes that followed it once the block is complete
+   * (`rest` may be a view of `chunk`: valid as long as `chunk` is), or null while more is needed.
+   * Throws CgiHeaderError on a malformed or oversized block.
    */
   push(chunk: Buffer): { head: CgiHead; rest: Buffer } | null {
     const data = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
     const end = findBlockEnd(data, this.pending ? Math.max(0, this.pending.length - 3) : 0);
     if (end < 0) {
       if (data.length > MAX_HEADER_BLOCK) throw new CgiHeaderError(`CGI header block larger than ${MAX_HEADER_BLOCK} bytes`);
-      this.pending = data;
+      // Kept past this call: a copy (stdout comes as views of php-fpm's read buffer; a concat is one already).
+      this.pending = data === chunk ? Buffer.from(chunk) : data;
       return null;
     }
     this.pending = null;

@@ -78,7 +78,11 @@ export class PhpBody {
     res.once('close', this.closed);
   }
 
-  /** A piece of PHP's body. Returns false to stop reading from php-fpm until `resume`. */
+  /**
+   * A piece of PHP's body, a view of php-fpm's read buffer valid only during the call: what goes to the
+   * client or waits in memory is copied, what goes to the spool file is written as it is. Returns false
+   * to stop reading from php-fpm until `resume`.
+   */
   write(chunk: Buffer): boolean {
     if (chunk.length > this.remaining) {
       this.overflow += chunk.length - this.remaining;
@@ -86,9 +90,9 @@ export class PhpBody {
     }
     if (chunk.length > 0) {
       this.remaining -= chunk.length;
-      if (this.tail.length > 0) this.tail.push(chunk);
+      if (this.tail.length > 0) this.tail.push(Buffer.from(chunk));
       else if ((this.spool !== null && this.spool.pending > 0) || (this.spooling && this.res.writableLength > STREAM_WINDOW && !this.noSpool)) this.toSpool(chunk);
-      else this.res.write(chunk);
+      else this.res.write(Buffer.from(chunk));
     }
     if (this.tail.length > 0) return false;
     if (this.res.writableLength === 0) return true;
@@ -130,11 +134,11 @@ export class PhpBody {
       this.noSpool = true;
       const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
       this.opts.warn(`cannot spool PHP's response in ${this.spool ? 'its spool file' : 'the spool directory'} (${code}${code === 'ENOSPC' ? ': no space left on the device' : ''}): a slow client holds its php-fpm worker`);
-      if (this.spool !== null && this.spool.pending > 0) this.tail.push(chunk);
+      if (this.spool !== null && this.spool.pending > 0) this.tail.push(Buffer.from(chunk));
       else {
         this.spool?.dispose();
         this.spool = null;
-        this.res.write(chunk);
+        this.res.write(Buffer.from(chunk));
       }
     }
   }

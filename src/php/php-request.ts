@@ -145,14 +145,15 @@ export function runPhp(client: FcgiBackend, res: ServerResponse, opts: PhpReques
           tap?.body(data);
           return body!.write(data);
         }
+        // What is kept past this call is copied: `data` is a view of php-fpm's read buffer.
         if (pending) {
           tap?.body(data);
-          pending.push(data);
+          pending.push(Buffer.from(data));
           return true;
         }
         if (held) {
           heldSize += data.length;
-          held.push(data);
+          held.push(Buffer.from(data));
           if (heldSize > opts.holdLimit) {
             // Too big to hold: PHP's answer stands as it is.
             pending = held;
@@ -173,11 +174,11 @@ export function runPhp(client: FcgiBackend, res: ServerResponse, opts: PhpReques
         if (!parsed) return true;
         head = parsed.head;
         if (opts.holdStatuses.has(head.status) || opts.holdHead?.(head)) {
-          held = [parsed.rest];
+          held = [Buffer.from(parsed.rest)];
           heldSize = parsed.rest.length;
           return true;
         }
-        pending = [parsed.rest];
+        pending = [Buffer.from(parsed.rest)];
         tap?.head(head);
         tap?.body(parsed.rest);
         queueMicrotask(commit);

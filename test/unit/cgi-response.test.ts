@@ -23,6 +23,21 @@ function parseChunks(chunks: Buffer[]): { head: CgiHead; rest: Buffer } | null {
 const bad = (text: string) => expect(() => parse(text)).toThrow(CgiHeaderError);
 
 describe('CgiHeaderParser', () => {
+  it('keeps a head split across reads whole when every read goes into the same buffer (php-fpm\'s shared read buffer)', () => {
+    const wire = Buffer.from('Status: 201 Created\r\nContent-Type: text/plain\r\nX-Long: ' + 'v'.repeat(300) + '\r\n\r\nbody', 'latin1');
+    const shared = Buffer.alloc(7);
+    const p = new CgiHeaderParser();
+    let got: { head: CgiHead; rest: string } | null = null;
+    for (let at = 0; at < wire.length && !got; at += shared.length) {
+      const n = wire.copy(shared, 0, at, at + shared.length);
+      const r = p.push(shared.subarray(0, n));
+      if (r) got = { head: r.head, rest: r.rest.toString('latin1') };
+      shared.fill(0x41);
+    }
+    expect(got?.head.status).toBe(201);
+    expect(got?.head.headers).toEqual([['Content-Type', 'text/plain'], ['X-Long', 'v'.repeat(300)]]);
+  });
+
   describe('status', () => {
     it('is 200 without a Status header', () => {
       const { head } = parse('Content-Type: text/html\r\n\r\n');
