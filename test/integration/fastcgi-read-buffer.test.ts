@@ -7,11 +7,11 @@
 import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FcgiClient } from '../../src/fastcgi/client.ts';
+import type { FcgiClient } from '../../src/fastcgi/client.ts';
 import type { ResponseSink } from '../../src/fastcgi/connection.ts';
 import { encodeParams } from '../../src/fastcgi/name-value.ts';
 import { startPhpFpm, type PhpFpm } from '../helpers/php-fpm.ts';
-import { bigPatternMd5, FIXTURES, MiB, sleep, startBridge, type Running } from './support.ts';
+import { bigPatternMd5, fcgiClient, FIXTURES, MiB, sleep, startBridge, type Running } from './support.ts';
 
 describe('the shared read buffer', () => {
   let fpm: PhpFpm;
@@ -21,15 +21,7 @@ describe('the shared read buffer', () => {
   beforeAll(async () => {
     // Eight workers: the client's four kept-alive connections hold four of them while the bridge runs.
     fpm = await startPhpFpm({ workers: 8 });
-    client = new FcgiClient({
-      address: { kind: 'unix', path: fpm.socket },
-      maxConnections: 4,
-      maxQueue: 100,
-      queueTimeoutMs: 60_000,
-      connectTimeoutMs: 5_000,
-      responseTimeoutMs: 60_000,
-      idleTimeoutMs: 60_000,
-    });
+    client = fcgiClient(fpm.socket);
     bridge = await startBridge({ fpm: fpm.socket, fpmConnections: 4 });
   }, 20_000);
   afterAll(async () => {

@@ -8,12 +8,12 @@
 import { GCProfiler } from 'node:v8';
 import { Agent, request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FcgiClient } from '../../src/fastcgi/client.ts';
+import type { FcgiClient } from '../../src/fastcgi/client.ts';
 import type { ResponseSink } from '../../src/fastcgi/connection.ts';
 import { encodeParams } from '../../src/fastcgi/name-value.ts';
 import { silentLogger } from '../../src/log/logger.ts';
 import { startPhpFpm, type PhpFpm } from '../helpers/php-fpm.ts';
-import { FIXTURES, gc, startBridge, type Running } from './support.ts';
+import { fcgiClient, FIXTURES, gc, startBridge, type Running } from './support.ts';
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
@@ -36,15 +36,7 @@ describe('memory of finished requests', () => {
 
   beforeAll(async () => {
     fpm = await startPhpFpm({ workers: 4 });
-    client = new FcgiClient({
-      address: { kind: 'unix', path: fpm.socket },
-      maxConnections: 4,
-      maxQueue: 100,
-      queueTimeoutMs: 60_000,
-      connectTimeoutMs: 5_000,
-      responseTimeoutMs: 60_000,
-      idleTimeoutMs: 60_000,
-    });
+    client = fcgiClient(fpm.socket);
   }, 20_000);
   afterAll(async () => {
     await client?.close();

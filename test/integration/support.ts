@@ -7,6 +7,7 @@ import { connect } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { fileURLToPath } from 'node:url';
+import { FcgiClient } from '../../src/fastcgi/client.ts';
 import { listen } from '../../src/index.ts';
 import type { BridgeOptions } from '../../src/bridge/options.ts';
 import type { AccessEntry, Logger } from '../../src/log/logger.ts';
@@ -18,6 +19,19 @@ export type Running = Awaited<ReturnType<typeof listen>>;
 /** A bridge on a free port of 127.0.0.1 (listen port 0). */
 export function startBridge(options: Omit<BridgeOptions, 'root'> & { root?: string }): Promise<Running> {
   return listen({ root: FIXTURES, ...options, listen: '127.0.0.1:0' });
+}
+
+/** Our FastCGI client on its own, to `socket`: 4 connections, long timeouts (the tests bound their own time). */
+export function fcgiClient(socket: string): FcgiClient {
+  return new FcgiClient({
+    address: { kind: 'unix', path: socket },
+    maxConnections: 4,
+    maxQueue: 100,
+    queueTimeoutMs: 60_000,
+    connectTimeoutMs: 5_000,
+    responseTimeoutMs: 60_000,
+    idleTimeoutMs: 60_000,
+  });
 }
 
 export interface Reply {
