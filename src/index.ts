@@ -8,7 +8,7 @@
 import { createBridge, type Bridge } from './bridge/create-bridge.ts';
 import { DEFAULTS, type BridgeOptions } from './bridge/options.ts';
 import { listen as listenOn, parseListen, type Listening } from './http/listen.ts';
-import { listenSecure, type TlsCredentials } from './http/listen-secure.ts';
+import type { TlsCredentials } from './http/listen-secure.ts';
 
 export { createBridge, type Bridge } from './bridge/create-bridge.ts';
 export type { BridgeOptions } from './bridge/options.ts';
@@ -21,7 +21,8 @@ export async function listen(options: BridgeOptions & { listen?: string; tls?: T
   const bridge = createBridge(options);
   const at = parseListen(options.listen ?? '127.0.0.1:8080');
   const limits = { ...options, maxBody: options.maxBody ?? DEFAULTS.maxBody };
-  const listening = await (options.tls ? listenSecure(bridge.handle, at, limits, options.tls) : listenOn(bridge.handle, at, limits));
+  // node:http2 and node:tls are loaded only for TLS.
+  const listening = await (options.tls ? (await import('./http/listen-secure.ts')).listenSecure(bridge.handle, at, limits, options.tls) : listenOn(bridge.handle, at, limits));
   return {
     ...listening,
     bridge,

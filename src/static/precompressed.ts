@@ -1,7 +1,7 @@
 import { lstat, stat } from 'node:fs/promises';
 import type { IncomingMessage } from 'node:http';
 import { extname } from 'node:path';
-import mime from 'mime-types';
+import { contentTypeOf } from './mime.ts';
 import { chooseCoding, isCompressible, type Coding } from '../http/content-coding.ts';
 
 /** A precompressed copy to send instead of the file: `x.css.br` for `x.css`, with x.css's type. */
@@ -37,7 +37,7 @@ export class Precompressed {
   pick(req: IncomingMessage, file: string): Variant | null | Promise<Variant | null> {
     const accept = req.headers['accept-encoding'];
     if (accept === undefined || req.headers.range !== undefined) return null;
-    const type = mime.contentType(extname(file));
+    const type = contentTypeOf(extname(file));
     if (!type || !isCompressible(type)) return null;
     const wanted = candidates(Array.isArray(accept) ? accept.join(',') : accept);
     if (wanted.length === 0) return null;

@@ -2,7 +2,7 @@ import type { Stats } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { extname } from 'node:path';
 import etag from 'etag';
-import mime from 'mime-types';
+import { contentTypeOf } from './mime.ts';
 
 /**
  * Small static files kept in memory, with the headers `send` would give them. The bench showed a 4 KiB
@@ -114,6 +114,6 @@ export function fileHeaders(file: string, st: Stats, as?: EncodedAs): Pick<Cache
   const lastModified = st.mtime.toUTCString();
   const headers = ['Accept-Ranges', 'bytes', 'Cache-Control', 'public, max-age=0', 'Last-Modified', lastModified, 'ETag', tag];
   if (as) headers.push('Content-Type', as.type, 'Content-Encoding', as.coding, 'Vary', 'Accept-Encoding');
-  else headers.push('Content-Type', mime.contentType(extname(file)) || 'application/octet-stream');
+  else headers.push('Content-Type', contentTypeOf(extname(file)) || 'application/octet-stream');
   return { etag: tag, lastModified, headers };
 }
