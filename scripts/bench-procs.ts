@@ -16,6 +16,8 @@ export interface Proc {
   pid: number;
   /** Resolves once the process (group leader) has exited. */
   stop(): Promise<void>;
+  /** From the spawn to the first accepted connection (20 ms polls), for servers started here. */
+  listenMs?: number;
 }
 
 const live = new Set<ChildProcess>();
@@ -80,26 +82,27 @@ export function readLog(path: string): string {
 type Target = { path: string } | { host: string; port: number };
 
 /** Polls until `target` accepts connections; fails early (with the log) if the process died. */
-export async function waitForListen(name: string, child: ChildProcess, target: Target, log: string, timeoutMs = 15_000): Promise<void> {
+export async function waitForListen(name: string, child: ChildProcess, target: Target, log: string, timeoutMs = 15_000, pollMs = 20): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (exited(child)) throw new Error(`${name} exited (code ${child.exitCode}) before listening; its log:\n${readLog(log)}`);
     if (await canConnect(target)) return;
-    await sleep(20);
+    await sleep(pollMs);
   }
   throw new Error(`${name} did not listen within ${timeoutMs} ms; its log:\n${readLog(log)}`);
 }
 
 /** Starts a server and waits for it to listen; the returned Proc stops the whole group. */
-export async function startServer(name: string, cmd: string, args: string[], target: Target, env?: NodeJS.ProcessEnv): Promise<Proc> {
+export async function startServer(name: string, cmd: string, args: string[], target: Target, env?: NodeJS.ProcessEnv, pollMs = 20): Promise<Proc> {
+  const spawned = performance.now();
   const { child, log } = startProcess(name, cmd, args, env);
   try {
-    await waitForListen(name, child, target, log);
+    await waitForListen(name, child, target, log, 15_000, pollMs);
   } catch (err) {
     await stopProcess(child);
     throw err;
   }
-  return { name, pid: child.pid!, stop: () => stopProcess(child) };
+  return { name, pid: child.pid!, stop: () => stopProcess(child), listenMs: performance.now() - spawned };
 }
 
 /** A port that was free a moment ago on 127.0.0.1. */

@@ -15,7 +15,7 @@ import {
   bridgeFront, caddyFront, nginxFront, persistentFront, startNodeHello, startPhpFpm, startPhpS,
   type Backends, type Front, type Paths, type Running,
 } from './bench-fronts.ts';
-import { cpuMs, killAllNow, memoryKiB, sleep, type Proc } from './bench-procs.ts';
+import { cpuMs, freePort, killAllNow, memoryKiB, sleep, startServer, type Proc } from './bench-procs.ts';
 import { cpuLines, goalsTable, key, memoryLines, resultsTable, type Case, type Results, type SlowClientReport } from './bench-report.ts';
 import { slowClient } from './bench-slow-client.ts';
 import { check, runWrk, wrkArgs, WRK_CONNECTIONS, WRK_THREADS, type Request } from './bench-wrk.ts';
@@ -161,7 +161,7 @@ function buildCases(has: (front: string) => boolean): Case[] {
     // flat out), as the issue's "the same load" asks: at saturation a closed loop would measure the
     // shadow's CPU as fewer req/s and a longer queue, not the delay a shadow adds to a client.
     {
-      id: 'shadow', title: 'PHP hello, the route shadowed (paced load)', req: { method: 'GET', path: '/hello.php', paceMs: 3 }, baseline: 'bridge',
+      id: 'shadow', title: 'PHP hello, the route shadowed (paced load)', req: { method: 'GET', path: '/hello.php', paceMs: 3 }, baseline: 'bridge', paired: true,
       rows: [
         { front: 'bridge', label: 'fpm-bridge', expect: hello },
         { front: 'bridge-shadow', label: "fpm-bridge --shadow 'GET /hello.php' (every request)", expect: hello },
@@ -187,7 +187,7 @@ function buildCases(has: (front: string) => boolean): Case[] {
     // The ledger's cost (issue 10): the same bridge with --no-ledger and with the ledger, both on a
     // Node with node:sqlite, in one run.
     {
-      id: 'ledger', title: 'PHP hello, ledger off vs on (A/B)', req: { method: 'GET', path: '/hello.php' }, baseline: 'bridge-ledger-off',
+      id: 'ledger', title: 'PHP hello, ledger off vs on (A/B)', req: { method: 'GET', path: '/hello.php' }, baseline: 'bridge-ledger-off', paired: true,
       rows: [
         { front: 'bridge-ledger-off', label: 'fpm-bridge --no-ledger', expect: hello },
         { front: 'bridge-ledger-on', label: 'fpm-bridge --ledger FILE (a batch a second)', expect: hello },
@@ -297,26 +297,46 @@ async function checkAll(fronts: Front[], cases: Case[], results: Results): Promi
  */
 async function runRound(round: number, fronts: Front[], cases: Case[], opts: Options, results: Results): Promise<void> {
   const order = fronts.map((_, i) => fronts[(i + round) % fronts.length]!);
+  const byId = new Map(fronts.map((f) => [f.id, f]));
   for (const front of order) {
     for (const { c } of pairsOf(cases, front.id)) {
-      if (results.failures.has(key(c.id, front.id))) continue;
-      await withFront(front, async ({ port, proc }) => {
-        if (front.id === 'bridge') noteIdle(results, proc.pid);
-        const url = `${c.req.tls ? 'https' : 'http'}://127.0.0.1:${port}${c.req.path}`;
-        await runWrk(url, opts.warmup, c.req);
-        // The front's own CPU (all its processes) over the measured run, per request.
-        const cpuBefore = front.id.startsWith('bridge') ? cpuMs(proc.pid) : null;
-        const r = await runWrk(url, opts.duration, c.req);
-        const cpuAfter = cpuBefore !== null ? cpuMs(proc.pid) : null;
-        const k = key(c.id, front.id);
-        if (cpuBefore !== null && cpuAfter !== null && r.rps > 0) results.cpuPerRequestMs.set(k, [...(results.cpuPerRequestMs.get(k) ?? []), (cpuAfter - cpuBefore) / (r.rps * opts.duration)]);
-        results.samples.set(k, [...(results.samples.get(k) ?? []), r]);
-        if (front.id === 'bridge') notePeak(results, c.id, proc.pid);
-        const errors = r.socketErrors || r.non2xx ? `  (${r.non2xx} non-2xx, ${r.socketErrors} socket errors)` : '';
-        log(`  round ${round + 1}  ${front.id.padEnd(17)} ${c.id.padEnd(7)} ${r.rps.toFixed(0).padStart(7)} req/s  p99 ${r.p99Ms.toFixed(2)} ms${errors}`);
-      });
+      if (c.paired || results.failures.has(key(c.id, front.id))) continue;
+      await measure(front, c, round, opts, results);
     }
   }
+  // A/B cases: their fronts back to back, there and back (A B B A; A B C C B A), so that a drift of
+  // the machine's speed within the round weighs on each side alike. The report pairs the i-th
+  // sample of one front with the i-th of the other.
+  for (const c of cases.filter((x) => x.paired)) {
+    const ids = c.rows.map((r) => r.front).filter((id) => byId.has(id) && !results.failures.has(key(c.id, id)));
+    const there = ids.map((_, i) => ids[(i + round) % ids.length]!);
+    for (const id of [...there, ...[...there].reverse()]) await measure(byId.get(id)!, c, round, opts, results);
+  }
+}
+
+/** One measured run of a front on a case: a fresh front, warm-up, the run, its CPU and memory. */
+async function measure(front: Front, c: Case, round: number, opts: Options, results: Results): Promise<void> {
+  await withFront(front, async ({ port, proc }) => {
+    if (front.id === 'bridge') noteStart(results, proc);
+    const url = `${c.req.tls ? 'https' : 'http'}://127.0.0.1:${port}${c.req.path}`;
+    await runWrk(url, opts.warmup, c.req);
+    // The front's own CPU (all its processes: nginx's master and workers) over the measured run, per request.
+    const cpuBefore = front.id.startsWith('bridge') || front.id.startsWith('nginx') ? cpuMs(proc.pid) : null;
+    const r = await runWrk(url, opts.duration, c.req);
+    const cpuAfter = cpuBefore !== null ? cpuMs(proc.pid) : null;
+    const k = key(c.id, front.id);
+    if (cpuBefore !== null && cpuAfter !== null && r.rps > 0) results.cpuPerRequestMs.set(k, [...(results.cpuPerRequestMs.get(k) ?? []), (cpuAfter - cpuBefore) / (r.rps * opts.duration)]);
+    results.samples.set(k, [...(results.samples.get(k) ?? []), r]);
+    if (front.id === 'bridge') notePeak(results, c.id, proc.pid);
+    const errors = r.socketErrors || r.non2xx ? `  (${r.non2xx} non-2xx, ${r.socketErrors} socket errors)` : '';
+    log(`  round ${round + 1}  ${front.id.padEnd(17)} ${c.id.padEnd(7)} ${r.rps.toFixed(0).padStart(7)} req/s  p99 ${r.p99Ms.toFixed(2)} ms${errors}`);
+  });
+}
+
+/** Idle RSS right after start-up, and the time from spawn to a listening socket. */
+function noteStart(results: Results, proc: Proc): void {
+  noteIdle(results, proc.pid);
+  if (proc.listenMs !== undefined) results.bridgeListenMs.push(proc.listenMs);
 }
 
 function noteIdle(results: Results, pid: number): void {
@@ -328,6 +348,22 @@ function noteIdle(results: Results, pid: number): void {
 function notePeak(results: Results, caseId: string, pid: number): void {
   const hwm = memoryKiB(pid)?.hwm;
   if (hwm !== undefined) results.bridgePeakKiB.set(caseId, Math.max(results.bridgePeakKiB.get(caseId) ?? 0, hwm));
+}
+
+/**
+ * Issue 11's start-up: the command as a user runs it against a running php-fpm (`--fpm` given, no
+ * app, the ledger off), from the spawn to an accepted connection, polled every 2 ms; `times` starts.
+ */
+async function startupCheck(b: Backends, paths: Paths, times: number): Promise<number[]> {
+  const out: number[] = [];
+  for (let i = 0; i < times; i++) {
+    const port = await freePort();
+    const args = ['--fpm', b.fpmSocket, '--root', paths.docroot, '--listen', `127.0.0.1:${port}`, '--quiet', '--no-ledger'];
+    const proc = await startServer('fpm-bridge-startup', join(paths.repo, 'scripts', 'fpm-bridge'), args, { host: '127.0.0.1', port }, undefined, 2);
+    out.push(proc.listenMs!);
+    await proc.stop();
+  }
+  return out;
 }
 
 /** The bridge streaming 1 GiB of PHP to a client reading ~20 MiB/s: its RSS should stay flat. */
@@ -390,7 +426,7 @@ function report(results: Results, opts: Options, fronts: Front[]): string {
     memoryLines(results),
     cpuLines(results),
     '',
-    '## Goals of issue 5',
+    '## Goals (issues 5, 9, 10, 11, 13)',
     '',
     goalsTable(results),
     '',
@@ -420,13 +456,17 @@ async function main(): Promise<void> {
     const has = (id: string) => fronts.some((f) => f.id === id);
     const cases = buildCases(has).filter((c) => !opts.cases || opts.cases.includes(c.id));
 
-    const results: Results = { cases, samples: new Map(), failures: new Map(), bridgePeakKiB: new Map(), bridgeIdleKiB: null, slow: null, cpuPerRequestMs: new Map() };
+    const results: Results = { cases, samples: new Map(), failures: new Map(), bridgePeakKiB: new Map(), bridgeIdleKiB: null, bridgeListenMs: [], startupMs: [], slow: null, cpuPerRequestMs: new Map() };
     log('checking that every front answers every case correctly ...');
     await checkAll(fronts, cases, results);
 
     for (let round = 0; round < opts.rounds; round++) {
       log(`round ${round + 1}/${opts.rounds} ...`);
       await runRound(round, fronts, cases, opts, results);
+    }
+    if (!opts.cases || opts.cases.includes('hello')) {
+      log('start-up: the command with --fpm, 7 times ...');
+      results.startupMs = await startupCheck(backends, paths, 7);
     }
     if (opts.slowClientSeconds > 0) {
       log(`slow client: 1 GiB from PHP at 20 MiB/s for ${opts.slowClientSeconds} s ...`);

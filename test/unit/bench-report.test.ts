@@ -1,0 +1,52 @@
+// The bench's A/B arithmetic: a paired ratio pairs the runs made side by side, so a machine that
+// slows down between rounds does not show up as a cost of the thing under test.
+import { describe, expect, it } from 'vitest';
+import { key, pairedCpuRatio, pairedRatio, type Results } from '../../scripts/bench-report.ts';
+import type { WrkResult } from '../../scripts/bench-wrk.ts';
+
+const run = (rps: number, p99Ms = 1): WrkResult => ({ rps, p99Ms, requests: rps * 5, non2xx: 0, socketErrors: 0, socket: { connect: 0, read: 0, write: 0, timeout: 0 } });
+
+function results(samples: Record<string, WrkResult[]>, cpu: Record<string, number[]> = {}): Results {
+  return {
+    cases: [],
+    samples: new Map(Object.entries(samples)),
+    failures: new Map(),
+    bridgePeakKiB: new Map(),
+    bridgeIdleKiB: null,
+    bridgeListenMs: [],
+    startupMs: [],
+    slow: null,
+    cpuPerRequestMs: new Map(Object.entries(cpu)),
+  };
+}
+
+describe('pairedRatio', () => {
+  it('pairs the i-th runs of two fronts, so a drift of the machine between rounds cancels out', () => {
+    // Round speeds 10k, 6k, 9k: B costs 2% in each round. A ratio of medians (9k vs 8.82k) says the
+    // same here, but with B's slow round elsewhere it would not; the pairs always say 0.98.
+    const r = results({
+      [key('ledger', 'off')]: [run(10_000), run(6_000), run(9_000)],
+      [key('ledger', 'on')]: [run(9_800), run(5_880), run(8_820)],
+    });
+    expect(pairedRatio(r, 'ledger', 'on', 'off')).toBeCloseTo(0.98, 6);
+  });
+
+  it('is not fooled where a ratio of medians is: the slow moment fell on one side more often', () => {
+    const r = results({
+      [key('c', 'a')]: [run(10_000), run(10_000), run(5_000), run(5_000)],
+      [key('c', 'b')]: [run(10_000), run(5_000), run(5_000), run(5_000)],
+    });
+    // Medians: 7.5k vs 5k, "1.5x"; side by side, b equals a in three pairs of four.
+    expect(pairedRatio(r, 'c', 'a', 'b')).toBe(1);
+  });
+
+  it('pairs p99 (or any field) and the CPU per request the same way; null when a side never ran', () => {
+    const r = results(
+      { [key('s', 'shadow')]: [run(1, 2.2), run(1, 3.3)], [key('s', 'bridge')]: [run(1, 2), run(1, 3)] },
+      { [key('s', 'shadow')]: [0.11, 0.2], [key('s', 'bridge')]: [0.1, 0.2] },
+    );
+    expect(pairedRatio(r, 's', 'shadow', 'bridge', (x) => x.p99Ms)).toBeCloseTo(1.1, 6);
+    expect(pairedCpuRatio(r, 's', 'shadow', 'bridge')).toBeCloseTo(1.05, 6);
+    expect(pairedRatio(r, 's', 'shadow', 'nobody')).toBeNull();
+  });
+});
