@@ -70,9 +70,11 @@ describe('request body memory', () => {
     const results = await Promise.all(Array.from({ length: 300 }, () => slowUpload(bridge.port, '/length.php', MiB, 4 * 1024, 40)));
     clearInterval(sampler);
     expect(results.filter((r) => r.status !== 200 || r.body !== String(MiB))).toEqual([]);
-    // The bridge has no reason to keep any of it: poll a while for the heap to shrink.
+    // The bridge has no reason to keep any of it: poll a while for the heap to shrink. Up to 30 s:
+    // on a loaded machine the peak is higher (+31 MiB once, in a full suite run) and V8 gives the
+    // pages back only once its memory reducer sees the process idle.
     let after = bridge.rss();
-    for (let i = 0; i < 50 && after - before > 30 * MiB; i++) {
+    for (let i = 0; i < 150 && after - before > 30 * MiB; i++) {
       await sleep(200);
       after = bridge.rss();
     }
