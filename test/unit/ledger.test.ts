@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { RequestEvents, type RequestEvent } from '../../src/bridge/request-event.ts';
 import { bucketOf, percentile, emptyHistogram } from '../../src/ledger/duration-histogram.ts';
-import { Ledger, OVERFLOW_ROUTE } from '../../src/ledger/ledger.ts';
+import { Ledger, BAD_TARGET_ROUTE, OVERFLOW_ROUTE } from '../../src/ledger/ledger.ts';
 import { LedgerOpenError, LedgerStore } from '../../src/ledger/ledger-store.ts';
 import { collapsePath } from '../../src/ledger/route-key.ts';
 import { ledgerAvailable, LedgerUnavailableError, sqlite } from '../../src/ledger/sqlite.ts';
@@ -104,6 +104,17 @@ describe.skipIf(!available)(`the ledger in SQLite${SKIP}`, () => {
     expect(report.routes.find((r) => r.route === '/gone')!.sides).toEqual({ declined: 1 });
     expect(report.totals).toMatchObject({ requests: 8, app: 2, php: 6, other: 0 });
     expect(report.progress.map((p) => p.requests)).toEqual([7, 1]);
+  });
+
+  it('routes a path by its method and claim, however often it was seen before (the memo keys on both)', () => {
+    const ledger = new Ledger(new LedgerStore(fresh()), { logger: recordingLogger(), flushMs: 60_000 });
+    for (let i = 0; i < 3; i++) {
+      expect(ledger.routeOf(event({ path: '/packages/7' }))).toMatchObject({ method: 'GET', route: '/packages/:id' });
+      expect(ledger.routeOf(event({ method: 'POST', path: '/packages/7' }))).toMatchObject({ method: 'POST', route: '/packages/:id' });
+      expect(ledger.routeOf(event({ path: '/packages/7', claim: 'GET /packages/:name' }))).toMatchObject({ method: 'GET', route: '/packages/:name' });
+      expect(ledger.routeOf(event({ path: null }))).toMatchObject({ route: BAD_TARGET_ROUTE });
+    }
+    ledger.close();
   });
 
   it('bounds the routes: past maxRoutes new ones count under the overflow route, across restarts too', () => {
