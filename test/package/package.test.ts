@@ -122,13 +122,27 @@ export default (req: IncomingMessage, res: ServerResponse): void => {
     // What the process has loaded: packages through require (those imported from ESM are there too)
     // and Node's own modules, written by a preload as it changes.
     const listing = join(work, 'loaded.json');
+    // Each listing carries the time it was taken; it is written to a side file and renamed, so the
+    // test never reads half of one.
     writeFileSync(
       join(work, 'list-loaded.cjs'),
-      `setInterval(() => require('node:fs').writeFileSync(${JSON.stringify(listing)}, JSON.stringify([...Object.keys(require.cache), ...process.moduleLoadList])), 20).unref();\n`,
+      `const fs = require('node:fs');\n` +
+        `setInterval(() => { fs.writeFileSync(${JSON.stringify(listing + '.new')}, JSON.stringify({ at: Date.now(), names: [...Object.keys(require.cache), ...process.moduleLoadList] })); fs.renameSync(${JSON.stringify(listing + '.new')}, ${JSON.stringify(listing)}); }, 20).unref();\n`,
     );
+    /** What was loaded by now: waits for a listing taken after this call (a loaded machine delays the timer). */
     const loaded = async () => {
-      await new Promise((r) => setTimeout(r, 150));
-      const names = JSON.parse(readFileSync(listing, 'utf8')) as string[];
+      const since = Date.now();
+      let names: string[] | undefined;
+      for (let i = 0; i < 500 && names === undefined; i++) {
+        await new Promise((r) => setTimeout(r, 20));
+        try {
+          const seen = JSON.parse(readFileSync(listing, 'utf8')) as { at: number; names: string[] };
+          if (seen.at > since) names = seen.names;
+        } catch {
+          // Not written yet.
+        }
+      }
+      if (names === undefined) throw new Error('the preload wrote no listing in 10 s');
       const packages = new Set(names.map((f) => /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(f)?.[1]).filter((p) => p !== undefined));
       const builtins = new Set(names.filter((n) => n.startsWith('NativeModule ')).map((n) => n.slice('NativeModule '.length)));
       return { packages, builtins };
