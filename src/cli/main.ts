@@ -32,6 +32,7 @@ import { captureStopSignal, shutdown, STOP_SIGNALS, stopSignal } from './shutdow
 import type { Admin } from './admin.ts';
 import { runPrimary, workerBackend, workerReady, workerRetired, workerShare } from './workers.ts';
 import { listenAll } from './listeners.ts';
+import { startIdleGc } from './idle-gc.ts';
 import { trustCommand } from './trust-command.ts';
 import { CertFileError, loadCertFiles } from '../tls/cert-files.ts';
 import { configDir, TlsSetupError } from '../tls/config-dir.ts';
@@ -298,8 +299,11 @@ async function main(argv: readonly string[]): Promise<number> {
   if (admin) logger.info(`  admin ${admin.url} (healthz, readyz, metrics${ledgerPages['/ledger'] ? ', ledger' : ''})`);
   if (ledger && !share) logger.info(`  ledger ${ledger.store.file} (fpm-bridge report)`);
   if (config.open && !share) openBrowser(preferHttps(urls));
+  // Memory a burst leaves behind (bodies, socket reads) goes back once the process is quiet.
+  const idleGc = startIdleGc();
 
   const signal = await firstSignal;
+  idleGc.stop();
   reloader?.close();
   void fastcgi?.close();
   void admin?.close();
