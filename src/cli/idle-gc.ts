@@ -1,22 +1,24 @@
 /**
  * Gives memory back after a burst: one full garbage collection once the process is quiet again.
  *
- * Request bodies, socket reads and FastCGI records live in ArrayBuffers outside V8's heap. When a
- * burst ends (300 slow 1 MiB uploads), tens of MiB of them are garbage, but nothing allocates any
- * more, so V8 has no reason to collect: measured on Node 24, +28 MiB RSS still held a minute after
- * the load, and all of it back (RSS below where it was before the load) after one full GC. V8's own
- * memory reducer does not step in on Node's event loop. nginx's workers free a request's pools when
- * it ends; this is the nearest a garbage-collected process gets.
+ * Request bodies, socket reads and FastCGI records live in ArrayBuffers outside V8's heap, and each
+ * connection's native parts (socket handle, HTTP parser) are freed only when their JS objects are
+ * collected. When a burst ends (300 slow 1 MiB uploads), tens of MiB of that are garbage, but
+ * nothing allocates any more, so V8 has no reason to collect: measured on Node 24, +28 MiB RSS still
+ * held a minute after the load, and all of it back (RSS below where it was before the load) after
+ * one full GC. V8's own memory reducer does not step in on Node's event loop. nginx's workers free a
+ * request's pools when it ends; this is the nearest a garbage-collected process gets.
  *
- * The signal is cheap and needs no hook in the request path: once a second, the bytes held in
- * ArrayBuffers. Unchanged since the last look means nothing was read or written for a second
- * (any request allocates some); grown by `growth` over the lowest seen since the last collection
- * means there is something to give back. A busy process is never collected by this (its own GCs
- * keep up), and a quiet one at most once per burst.
+ * The signals are cheap and need no hook in the request path: once a second, the RSS and the bytes
+ * held in ArrayBuffers. ArrayBuffers unchanged since the last look means nothing was read or written
+ * for a second (any request allocates some); RSS grown by `growth` over the lowest seen since the
+ * last collection means there may be something to give back. A busy process is never collected by
+ * this (its own GCs keep up), and a quiet one at most once per burst: memory that stays after the
+ * collection (live, or kept by malloc) is the new floor.
  */
 export class IdleGcPolicy {
   #floor: number | null = null;
-  #last = -1;
+  #lastBuffers = -1;
   #lastCollect = -Infinity;
 
   constructor(
@@ -25,18 +27,18 @@ export class IdleGcPolicy {
     readonly minIntervalMs: number,
   ) {}
 
-  /** One look: the bytes in ArrayBuffers now. True when a full collection is due. */
-  sample(arrayBuffers: number, now: number): boolean {
-    if (this.#floor === null || arrayBuffers < this.#floor) this.#floor = arrayBuffers;
-    const quiet = arrayBuffers === this.#last;
-    this.#last = arrayBuffers;
-    return quiet && arrayBuffers - this.#floor >= this.growth && now - this.#lastCollect >= this.minIntervalMs;
+  /** One look: RSS and the bytes in ArrayBuffers now. True when a full collection is due. */
+  sample(rss: number, arrayBuffers: number, now: number): boolean {
+    if (this.#floor === null || rss < this.#floor) this.#floor = rss;
+    const quiet = arrayBuffers === this.#lastBuffers;
+    this.#lastBuffers = arrayBuffers;
+    return quiet && rss - this.#floor >= this.growth && now - this.#lastCollect >= this.minIntervalMs;
   }
 
-  /** After the collection: what is held now is the new floor. */
-  collected(arrayBuffers: number, now: number): void {
-    this.#floor = arrayBuffers;
-    this.#last = arrayBuffers;
+  /** After the collection: the RSS now is the new floor. */
+  collected(rss: number, arrayBuffers: number, now: number): void {
+    this.#floor = rss;
+    this.#lastBuffers = arrayBuffers;
     this.#lastCollect = now;
   }
 }
@@ -73,10 +75,10 @@ export function startIdleGc(growth = 16 * 1024 * 1024, everyMs = 1000, minInterv
   let collections = 0;
   const timer = setInterval(() => {
     const now = performance.now();
-    if (!policy.sample(process.memoryUsage().arrayBuffers, now)) return;
+    if (!policy.sample(process.memoryUsage.rss(), process.memoryUsage().arrayBuffers, now)) return;
     fullGc();
     collections++;
-    policy.collected(process.memoryUsage().arrayBuffers, performance.now());
+    policy.collected(process.memoryUsage.rss(), process.memoryUsage().arrayBuffers, performance.now());
   }, everyMs);
   timer.unref();
   return {

@@ -9,42 +9,45 @@ const MiB = 1024 * 1024;
 const run = promisify(execFile);
 
 describe('IdleGcPolicy', () => {
-  it('collects once the bytes held stop changing, after they grew by the threshold', () => {
+  // sample(rss, arrayBuffers, now): RSS over its floor says there is something to give back, bytes in
+  // ArrayBuffers unchanged since the last look say the process is quiet.
+  it('collects once the process is quiet, after RSS grew by the threshold', () => {
     const p = new IdleGcPolicy(16 * MiB, 10_000);
-    expect(p.sample(1 * MiB, 0)).toBe(false);
-    expect(p.sample(20 * MiB, 1000)).toBe(false); // still moving: a burst in progress
-    expect(p.sample(30 * MiB, 2000)).toBe(false);
-    expect(p.sample(30 * MiB, 3000)).toBe(true); // quiet, 29 MiB over the floor
+    expect(p.sample(80 * MiB, 1 * MiB, 0)).toBe(false);
+    expect(p.sample(100 * MiB, 20 * MiB, 1000)).toBe(false); // still moving: a burst in progress
+    expect(p.sample(110 * MiB, 30 * MiB, 2000)).toBe(false);
+    expect(p.sample(110 * MiB, 30 * MiB, 3000)).toBe(true); // quiet, 30 MiB over the floor
   });
 
-  it('does not collect a quiet process that holds less than the threshold over its floor', () => {
+  it('does not collect a quiet process whose RSS grew by less than the threshold', () => {
     const p = new IdleGcPolicy(16 * MiB, 10_000);
-    p.sample(4 * MiB, 0);
-    expect(p.sample(19.9 * MiB, 1000)).toBe(false);
-    expect(p.sample(19.9 * MiB, 2000)).toBe(false);
-    // The floor is the lowest seen, not the first: V8's own GC lowered it.
-    expect(p.sample(2 * MiB, 3000)).toBe(false);
-    expect(p.sample(18 * MiB, 4000)).toBe(false);
-    expect(p.sample(18 * MiB, 5000)).toBe(true);
+    p.sample(80 * MiB, 4 * MiB, 0);
+    expect(p.sample(95.9 * MiB, 4 * MiB, 1000)).toBe(false);
+    expect(p.sample(95.9 * MiB, 4 * MiB, 2000)).toBe(false);
+    // The floor is the lowest RSS seen, not the first.
+    expect(p.sample(70 * MiB, 2 * MiB, 3000)).toBe(false);
+    expect(p.sample(87 * MiB, 9 * MiB, 4000)).toBe(false);
+    expect(p.sample(87 * MiB, 9 * MiB, 5000)).toBe(true);
   });
 
   it('never collects a busy process, however much it holds', () => {
     const p = new IdleGcPolicy(16 * MiB, 10_000);
-    p.sample(0, 0);
-    for (let t = 1; t < 100; t++) expect(p.sample((100 + (t % 2)) * MiB, t * 1000)).toBe(false);
+    p.sample(60 * MiB, 0, 0);
+    for (let t = 1; t < 100; t++) expect(p.sample(200 * MiB, (10 + (t % 2)) * MiB, t * 1000)).toBe(false);
   });
 
-  it('after a collection, what is held is the new floor, and the next comes no sooner than the interval', () => {
+  it('after a collection, the RSS left is the new floor, and the next comes no sooner than the interval', () => {
     const p = new IdleGcPolicy(16 * MiB, 10_000);
-    p.sample(0, 0);
-    p.sample(40 * MiB, 1000);
-    expect(p.sample(40 * MiB, 2000)).toBe(true);
-    p.collected(20 * MiB, 2000); // live data stays: 20 MiB is the floor now
-    expect(p.sample(30 * MiB, 3000)).toBe(false);
-    expect(p.sample(30 * MiB, 4000)).toBe(false); // only 10 MiB over the new floor
-    expect(p.sample(40 * MiB, 5000)).toBe(false);
-    expect(p.sample(40 * MiB, 6000)).toBe(false); // 20 over, quiet, but 4 s after the last
-    expect(p.sample(40 * MiB, 12_000)).toBe(true);
+    p.sample(60 * MiB, 0, 0);
+    p.sample(100 * MiB, 40 * MiB, 1000);
+    expect(p.sample(100 * MiB, 40 * MiB, 2000)).toBe(true);
+    p.collected(90 * MiB, 1 * MiB, 2000); // malloc kept some: 90 MiB is the floor now
+    expect(p.sample(90 * MiB, 1 * MiB, 3000)).toBe(false);
+    expect(p.sample(100 * MiB, 5 * MiB, 4000)).toBe(false);
+    expect(p.sample(100 * MiB, 5 * MiB, 5000)).toBe(false); // only 10 MiB over the new floor
+    expect(p.sample(110 * MiB, 9 * MiB, 6000)).toBe(false);
+    expect(p.sample(110 * MiB, 9 * MiB, 7000)).toBe(false); // 20 over, quiet, but 5 s after the last
+    expect(p.sample(110 * MiB, 9 * MiB, 12_000)).toBe(true);
   });
 });
 
