@@ -74,11 +74,12 @@ export function startIdleGc(growth = 16 * 1024 * 1024, everyMs = 1000, minInterv
   const policy = new IdleGcPolicy(growth, minIntervalMs);
   let collections = 0;
   const timer = setInterval(() => {
-    const now = performance.now();
-    if (!policy.sample(process.memoryUsage.rss(), process.memoryUsage().arrayBuffers, now)) return;
+    const { rss, arrayBuffers } = process.memoryUsage();
+    if (!policy.sample(rss, arrayBuffers, performance.now())) return;
     fullGc();
     collections++;
-    policy.collected(process.memoryUsage.rss(), process.memoryUsage().arrayBuffers, performance.now());
+    const left = process.memoryUsage();
+    policy.collected(left.rss, left.arrayBuffers, performance.now());
   }, everyMs);
   timer.unref();
   return {
