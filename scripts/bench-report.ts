@@ -181,7 +181,10 @@ export function cpuLines(r: Results): string {
   const out: string[] = [];
   for (const [k, xs] of r.cpuPerRequestMs) {
     const sorted = [...xs].sort((a, b) => a - b);
-    out.push(`- front CPU per request, ${k}: ${(sorted[Math.floor(sorted.length / 2)]! * 1000).toFixed(0)} µs (median over rounds; all the front's processes)`);
+    // Each round's figure too, in the order run: a front whose process falls into a slow mode shows
+    // as one round apart (the gzip case: 514, 554, 878 µs), which a median alone hides.
+    const rounds = xs.length > 1 ? `: ${xs.map((x) => (x * 1000).toFixed(0)).join(', ')}` : '';
+    out.push(`- front CPU per request, ${k}: ${(sorted[Math.floor(sorted.length / 2)]! * 1000).toFixed(0)} µs (median over rounds${rounds}; all the front's processes)`);
   }
   return out.join('\n');
 }

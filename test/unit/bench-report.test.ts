@@ -1,7 +1,7 @@
 // The bench's A/B arithmetic: a paired ratio pairs the runs made side by side, so a machine that
 // slows down between rounds does not show up as a cost of the thing under test.
 import { describe, expect, it } from 'vitest';
-import { key, pairedCpuRatio, pairedRatio, type Results } from '../../scripts/bench-report.ts';
+import { cpuLines, key, pairedCpuRatio, pairedRatio, type Results } from '../../scripts/bench-report.ts';
 import type { WrkResult } from '../../scripts/bench-wrk.ts';
 
 const run = (rps: number, p99Ms = 1): WrkResult => ({ rps, p99Ms, requests: rps * 5, non2xx: 0, socketErrors: 0, socket: { connect: 0, read: 0, write: 0, timeout: 0 } });
@@ -48,5 +48,15 @@ describe('pairedRatio', () => {
     expect(pairedRatio(r, 's', 'shadow', 'bridge', (x) => x.p99Ms)).toBeCloseTo(1.1, 6);
     expect(pairedCpuRatio(r, 's', 'shadow', 'bridge')).toBeCloseTo(1.05, 6);
     expect(pairedRatio(r, 's', 'shadow', 'nobody')).toBeNull();
+  });
+});
+
+describe('cpuLines', () => {
+  it("gives each round's CPU per request beside the median, in the order run, so one slow process shows", () => {
+    const r = results({}, { [key('gzip', 'bridge')]: [0.514, 0.878, 0.554], [key('hello', 'nginx')]: [0.064] });
+    expect(cpuLines(r).split('\n')).toEqual([
+      "- front CPU per request, gzip/bridge: 554 µs (median over rounds: 514, 878, 554; all the front's processes)",
+      "- front CPU per request, hello/nginx: 64 µs (median over rounds; all the front's processes)",
+    ]);
   });
 });
