@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -46,13 +46,17 @@ describe('flags people type', () => {
 
   it('says did you mean for unknown config keys, and takes "port"', () => {
     const dir = mkdtempSync(join(tmpdir(), 'fpm-bridge-cfg-'));
-    const f = join(dir, 'fpm-bridge.json');
-    writeFileSync(f, JSON.stringify({ prot: '8000' }));
-    expect(err(['--config', f])).toMatch(/unknown key "prot" \(did you mean "port"\?\)/);
-    writeFileSync(f, JSON.stringify({ port: '8003', 'env-file': ['.env', '/abs/.env.local'] }));
-    const c = parseArgs(['--config', f]);
-    expect(c.listen.port).toBe(8003);
-    expect(c.envFiles).toEqual([join(dir, '.env'), '/abs/.env.local']);
+    try {
+      const f = join(dir, 'fpm-bridge.json');
+      writeFileSync(f, JSON.stringify({ prot: '8000' }));
+      expect(err(['--config', f])).toMatch(/unknown key "prot" \(did you mean "port"\?\)/);
+      writeFileSync(f, JSON.stringify({ port: '8003', 'env-file': ['.env', '/abs/.env.local'] }));
+      const c = parseArgs(['--config', f]);
+      expect(c.listen.port).toBe(8003);
+      expect(c.envFiles).toEqual([join(dir, '.env'), '/abs/.env.local']);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('development mode: on with a spawned php-fpm or --watch, off with --fpm, --dev/--no-dev decide', () => {
