@@ -16,7 +16,7 @@ export interface Proc {
   pid: number;
   /** Resolves once the process (group leader) has exited. */
   stop(): Promise<void>;
-  /** From the spawn to the first accepted connection (20 ms polls), for servers started here. */
+  /** From the spawn to the first accepted connection (polled every `pollMs` of startServer), for servers started here. */
   listenMs?: number;
 }
 
