@@ -64,7 +64,8 @@ let hooksRegistered = false;
 function registerReloadHooks(): void {
   if (hooksRegistered) return;
   hooksRegistered = true;
-  register(new URL('./reload-hooks.mjs', import.meta.url));
+  // Through ../app/ so the path holds from src/app/, dist/app/ and the command's bundle in dist/bin/.
+  register(new URL('../app/reload-hooks.mjs', import.meta.url));
 }
 
 /** Drops the CommonJS modules under `dir` (node_modules aside) from require's cache. */
@@ -199,8 +200,8 @@ export function describeLoadError(err: unknown): { text: string } {
   }
   if (cause instanceof Error) {
     // A throw at the module's top level, a missing import, a bad export: the stack without the loader's
-    // frames (ours from src/ when run from sources, dist/ when run as the built command).
-    const lines = (cause.stack ?? `${cause.name}: ${cause.message}`).split('\n').filter((l) => !/\(node:|at node:|\/node_modules\/tsx\/|\/(?:src|dist)\/app\/(?:load-app|app-reloader)\.(?:ts|js):/.test(l));
+    // frames (ours from src/ when run from sources, dist/ for the library, dist/bin/ for the command's bundle).
+    const lines = (cause.stack ?? `${cause.name}: ${cause.message}`).split('\n').filter((l) => !/\(node:|at node:|\/node_modules\/tsx\/|\/(?:src|dist)\/app\/(?:load-app|app-reloader)\.(?:ts|js):|\/dist\/bin\/[\w-]+\.js:/.test(l));
     return { text: indent(lines.join('\n')) };
   }
   return { text: indent(String(cause)) };

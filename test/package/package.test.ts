@@ -80,7 +80,7 @@ async function startInstalled(args: string[], extraEnv: Record<string, string> =
 
 describe('the npm package', () => {
   it('holds dist/ (JavaScript, types, source maps), the command and the docs; no tests, fixtures, benchmarks or sources', () => {
-    for (const f of ['package.json', 'README.md', 'LICENSE', 'SECURITY.md', 'ARCHITECTURE.md', 'scripts/fpm-bridge', 'dist/index.js', 'dist/index.d.ts', 'dist/index.js.map', 'dist/cli/main.js', 'dist/app/reload-hooks.mjs']) {
+    for (const f of ['package.json', 'README.md', 'LICENSE', 'SECURITY.md', 'ARCHITECTURE.md', 'scripts/fpm-bridge', 'dist/index.js', 'dist/index.d.ts', 'dist/index.js.map', 'dist/bin/main.js', 'dist/bin/main.js.map', 'dist/app/reload-hooks.mjs']) {
       expect(packed).toContain(f);
     }
     const stray = packed.filter((f) => !/^(dist\/|scripts\/fpm-bridge$|package\.json$|README\.md$|LICENSE$|SECURITY\.md$|ARCHITECTURE\.md$)/.test(f));
@@ -107,12 +107,12 @@ export default (req: IncomingMessage, res: ServerResponse): void => {
     const { child, url, exited } = await startInstalled(['--app', 'app.ts']);
     expect(await (await fetch(`${url}/hello.php`)).text()).toBe('Hello from PHP');
     expect(await (await fetch(`${url}/new/route`)).text()).toBe('hello from the app /new/route');
-    // It runs dist/ (compiled), not our TypeScript through tsx: the command's own files are .js.
+    // It runs dist/bin/ (the command's bundle), not our TypeScript through tsx.
     const cmdline = readFileSync(`/proc/${child.pid}/cmdline`, 'utf8').split('\0');
     expect(cmdline).toContain('--max-semi-space-size=2');
     // glibc keeps up to 32 MiB of freed heap instead of faulting it in again on the next responses.
     expect(readFileSync(`/proc/${child.pid}/environ`, 'utf8').split('\0')).toContain('MALLOC_TRIM_THRESHOLD_=33554432');
-    expect(cmdline.find((a) => a.endsWith('main.js'))).toMatch(/node_modules\/fpm-bridge\/dist\/cli\/main\.js$/);
+    expect(cmdline.find((a) => a.endsWith('main.js'))).toMatch(/node_modules\/fpm-bridge\/dist\/bin\/main\.js$/);
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
   }, 90_000);
