@@ -352,18 +352,22 @@ function notePeak(results: Results, caseId: string, pid: number): void {
 
 /**
  * Issue 11's start-up: the command as a user runs it against a running php-fpm (`--fpm` given, no
- * app, the ledger off), from the spawn to an accepted connection, polled every 2 ms; `times` starts.
+ * app, the ledger off), from the spawn to an accepted connection, polled every 2 ms, and its RSS
+ * then (the idle RSS of the command alone); `times` starts.
  */
-async function startupCheck(b: Backends, paths: Paths, times: number): Promise<number[]> {
+async function startupCheck(b: Backends, paths: Paths, times: number): Promise<{ ms: number[]; idleKiB: number | null }> {
   const out: number[] = [];
+  let idleKiB: number | null = null;
   for (let i = 0; i < times; i++) {
     const port = await freePort();
     const args = ['--fpm', b.fpmSocket, '--root', paths.docroot, '--listen', `127.0.0.1:${port}`, '--quiet', '--no-ledger'];
     const proc = await startServer('fpm-bridge-startup', join(paths.repo, 'scripts', 'fpm-bridge'), args, { host: '127.0.0.1', port }, undefined, 2);
     out.push(proc.listenMs!);
+    const rss = memoryKiB(proc.pid)?.rss;
+    if (rss !== undefined) idleKiB = Math.min(idleKiB ?? Infinity, rss);
     await proc.stop();
   }
-  return out;
+  return { ms: out, idleKiB };
 }
 
 /** The bridge streaming 1 GiB of PHP to a client reading ~20 MiB/s: its RSS should stay flat. */
@@ -456,7 +460,7 @@ async function main(): Promise<void> {
     const has = (id: string) => fronts.some((f) => f.id === id);
     const cases = buildCases(has).filter((c) => !opts.cases || opts.cases.includes(c.id));
 
-    const results: Results = { cases, samples: new Map(), failures: new Map(), bridgePeakKiB: new Map(), bridgeIdleKiB: null, bridgeListenMs: [], startupMs: [], slow: null, cpuPerRequestMs: new Map() };
+    const results: Results = { cases, samples: new Map(), failures: new Map(), bridgePeakKiB: new Map(), bridgeIdleKiB: null, bridgeListenMs: [], startupMs: [], startupIdleKiB: null, slow: null, cpuPerRequestMs: new Map() };
     log('checking that every front answers every case correctly ...');
     await checkAll(fronts, cases, results);
 
@@ -466,7 +470,9 @@ async function main(): Promise<void> {
     }
     if (!opts.cases || opts.cases.includes('hello')) {
       log('start-up: the command with --fpm, 7 times ...');
-      results.startupMs = await startupCheck(backends, paths, 7);
+      const startup = await startupCheck(backends, paths, 7);
+      results.startupMs = startup.ms;
+      results.startupIdleKiB = startup.idleKiB;
     }
     if (opts.slowClientSeconds > 0) {
       log(`slow client: 1 GiB from PHP at 20 MiB/s for ${opts.slowClientSeconds} s ...`);

@@ -1,7 +1,7 @@
 // The bench's A/B arithmetic: a paired ratio pairs the runs made side by side, so a machine that
 // slows down between rounds does not show up as a cost of the thing under test.
 import { describe, expect, it } from 'vitest';
-import { cpuLines, key, pairedCpuRatio, pairedRatio, type Results } from '../../scripts/bench-report.ts';
+import { cpuLines, goalsTable, key, memoryLines, pairedCpuRatio, pairedRatio, type Results } from '../../scripts/bench-report.ts';
 import type { WrkResult } from '../../scripts/bench-wrk.ts';
 
 const run = (rps: number, p99Ms = 1): WrkResult => ({ rps, p99Ms, requests: rps * 5, non2xx: 0, socketErrors: 0, socket: { connect: 0, read: 0, write: 0, timeout: 0 } });
@@ -15,6 +15,7 @@ function results(samples: Record<string, WrkResult[]>, cpu: Record<string, numbe
     bridgeIdleKiB: null,
     bridgeListenMs: [],
     startupMs: [],
+    startupIdleKiB: null,
     slow: null,
     cpuPerRequestMs: new Map(Object.entries(cpu)),
   };
@@ -58,5 +59,15 @@ describe('cpuLines', () => {
       "- front CPU per request, gzip/bridge: 554 µs (median over rounds: 514, 878, 554; all the front's processes)",
       "- front CPU per request, hello/nginx: 64 µs (median over rounds; all the front's processes)",
     ]);
+  });
+});
+
+describe('idle RSS', () => {
+  it('reports the command alone (the start-up check) beside the bench\'s bridge with its TypeScript app, each against 55 MiB', () => {
+    const r = { ...results({}), bridgeIdleKiB: 81 * 1024, startupMs: [190, 200, 210], startupIdleKiB: 53 * 1024 };
+    expect(memoryLines(r)).toContain('median **200 ms** (190, 200, 210); RSS once listening 53.0 MiB');
+    const goals = goalsTable(r).split('\n');
+    expect(goals.find((l) => l.includes('the TypeScript app loaded'))).toMatch(/81\.0 MiB \| \*\*no\*\* \|$/);
+    expect(goals.find((l) => l.includes('the command alone'))).toMatch(/53\.0 MiB \| yes \|$/);
   });
 });
