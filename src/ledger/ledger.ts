@@ -79,8 +79,14 @@ export class Ledger {
   private readonly logger: Logger;
   private readonly reported = new Set<string>();
   private readonly patterns: RoutePattern[] = [];
-  /** (method, path, claim) → route, so a busy path is collapsed once, not once per request. */
-  private readonly routeMemo = new Map<string, RouteKey>();
+  /**
+   * (method) → (path) → route, and (method) → (claim) → route for claimed requests, so a busy path is
+   * collapsed once, not once per request. Nested maps: a lookup hashes the strings the event already
+   * has (V8 keeps a string's hash), where one joined key was a new string to build and hash each time.
+   */
+  private readonly pathMemo = new Map<string, Map<string, RouteKey>>();
+  private readonly claimMemo = new Map<string, Map<string, RouteKey>>();
+  private memoSize = 0;
   private readonly unsubscribe: Array<() => void> = [];
   private closed = false;
   readonly health: LedgerHealth = { failedBatches: 0, droppedEvents: 0, lastError: null };
@@ -167,7 +173,7 @@ export class Ledger {
     }
     if (this.patterns.some((p) => p.source === pattern.source)) return;
     this.patterns.push(pattern);
-    this.routeMemo.clear();
+    this.forgetRoutes();
   }
 
   /**
@@ -175,9 +181,11 @@ export class Ledger {
    * known (shadow) pattern, or its own path with ids collapsed.
    */
   routeOf(e: Pick<RequestEvent, 'method' | 'path' | 'claim'>): RouteKey {
-    const memoKey = `${e.method}\0${e.path ?? ''}\0${e.claim ?? ''}`;
-    const memo = this.routeMemo.get(memoKey);
-    if (memo) return memo;
+    // A claimed request's route is its claim's, whatever the path; '' is no path (a refused target).
+    const memo = e.claim !== null ? this.claimMemo : this.pathMemo;
+    const sub = e.claim ?? e.path ?? '';
+    const hit = memo.get(e.method)?.get(sub);
+    if (hit) return hit;
     let route: string;
     if (e.claim !== null) route = patternPath(e.claim);
     else if (e.path === null) route = BAD_TARGET_ROUTE;
@@ -187,9 +195,18 @@ export class Ledger {
     }
     const key = this.bounded(e.method, route);
     // Bounded like the routes: a scan of random paths refills it instead of growing it.
-    if (this.routeMemo.size >= MEMO_SIZE) this.routeMemo.clear();
-    this.routeMemo.set(memoKey, key);
+    if (this.memoSize >= MEMO_SIZE) this.forgetRoutes();
+    let byMethod = memo.get(e.method);
+    if (!byMethod) memo.set(e.method, (byMethod = new Map()));
+    byMethod.set(sub, key);
+    this.memoSize++;
     return key;
+  }
+
+  private forgetRoutes(): void {
+    this.pathMemo.clear();
+    this.claimMemo.clear();
+    this.memoSize = 0;
   }
 
   private bounded(method: string, route: string): RouteKey {

@@ -113,7 +113,15 @@ describe.skipIf(!available)(`the ledger in SQLite${SKIP}`, () => {
       expect(ledger.routeOf(event({ method: 'POST', path: '/packages/7' }))).toMatchObject({ method: 'POST', route: '/packages/:id' });
       expect(ledger.routeOf(event({ path: '/packages/7', claim: 'GET /packages/:name' }))).toMatchObject({ method: 'GET', route: '/packages/:name' });
       expect(ledger.routeOf(event({ path: null }))).toMatchObject({ route: BAD_TARGET_ROUTE });
+      // A claimed request counts under its claim whatever its path; the same path unclaimed keeps its own.
+      expect(ledger.routeOf(event({ path: '/packages/8', claim: 'GET /packages/:name' }))).toMatchObject({ route: '/packages/:name' });
+      expect(ledger.routeOf(event({ method: 'POST', path: '/packages/7', claim: 'GET /packages/:name' }))).toMatchObject({ method: 'POST', route: '/packages/:name' });
+      expect(ledger.routeOf(event({ path: '/packages/7' }))).toMatchObject({ route: '/packages/:id' });
     }
+    // Past its bound the memo starts over, and what it knew is routed as before.
+    for (let i = 0; i < 10_050; i++) ledger.routeOf(event({ path: `/scan/x${i}` }));
+    expect(ledger.routeOf(event({ path: '/packages/7' }))).toMatchObject({ method: 'GET', route: '/packages/:id' });
+    expect(ledger.routeOf(event({ path: '/packages/7', claim: 'GET /packages/:name' }))).toMatchObject({ route: '/packages/:name' });
     ledger.close();
   });
 
