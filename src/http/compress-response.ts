@@ -251,7 +251,9 @@ function linkWrite(this: ServerResponse, chunk: unknown, encoding?: unknown, cb?
     return true;
   }
   if (link.held) {
-    link.held.push(data);
+    // The callback runs now, long before the encoder reads the chunk: a writer may then reuse its
+    // memory (the spool's read buffers are), so what is held is a copy.
+    link.held.push(typeof done === 'function' ? Buffer.from(data) : data);
     link.heldSize += data.length;
     if (typeof done === 'function') process.nextTick(done as () => void);
     if (link.heldSize > HOLD_MAX) streamNow(this, link);

@@ -89,6 +89,15 @@ describe('compression (issue 13)', () => {
       } else if (req.url === '/api/small.json') {
         res.setHeader('content-type', 'application/json');
         res.end('{"ok":true}');
+      } else if (req.url === '/api/reused-buffer') {
+        // A writer that reuses its buffer once the write's callback says the chunk was taken (as the
+        // bridge's spool reads do): the first chunk is held by the link (a small body), not yet encoded.
+        res.setHeader('content-type', 'text/plain');
+        const buf = Buffer.from('first half of the body. '.repeat(100));
+        res.write(buf, () => {
+          buf.fill('X');
+          res.end('second half.');
+        });
       } else if (req.url === '/api/head-object') {
         res.writeHead(200, { 'Content-Type': 'text/plain', 'Content-Length': String(PAGE_BYTES) });
         res.end(html);
@@ -175,6 +184,12 @@ describe('compression (issue 13)', () => {
     const plain = await request(bridge.port, '/style.css');
     expect(plain.headers['content-encoding']).toBeUndefined();
     expect(plain.headers['content-length']).toBe(String(css.length));
+  });
+
+  it("a chunk whose write callback has run may be reused by its writer: the link's held copy is its own", async () => {
+    const r = await request(bridge.port, '/api/reused-buffer', { headers: { 'accept-encoding': 'gzip' } });
+    expect(r.headers['content-encoding']).toBe('gzip');
+    expect(zlib.gunzipSync(r.body).toString()).toBe('first half of the body. '.repeat(100) + 'second half.');
   });
 
   it("the app: a big JSON compressed, a small one not, writeHead with an object's Content-Length dropped", async () => {
