@@ -50,11 +50,10 @@ export class ResponseSpool {
     this.written += chunk.length;
   }
 
-  /** Up to `max` of the oldest unread bytes (empty when none wait). */
-  take(max: number): Buffer {
-    const n = Math.min(max, this.pending);
-    if (n === 0 || this.fd === null) return Buffer.alloc(0);
-    const buf = Buffer.allocUnsafe(n);
+  /** The oldest unread bytes read into `buf`, as many as fit: a view of it (empty when none wait). */
+  takeInto(buf: Buffer): Buffer {
+    const n = Math.min(buf.length, this.pending);
+    if (n === 0 || this.fd === null) return buf.subarray(0, 0);
     let got = 0;
     while (got < n) {
       const r = readSync(this.fd, buf, got, n - got, this.read + got);
@@ -62,7 +61,7 @@ export class ResponseSpool {
       got += r;
     }
     this.read += got;
-    return got === n ? buf : buf.subarray(0, got);
+    return got === buf.length ? buf : buf.subarray(0, got);
   }
 
   /** Closes the file (its blocks go with the descriptor). Safe to call more than once. */

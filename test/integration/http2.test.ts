@@ -17,7 +17,7 @@ import { listen } from '../../src/index.ts';
 import { H2_LIMITS } from '../../src/http/listen-secure.ts';
 import { caFiles, localCredentials, type ServerCredentials } from '../../src/tls/local-ca.ts';
 import { freePort, startNginxFpm, startPhpFpm, type Nginx, type PhpFpm } from '../helpers/php-fpm.ts';
-import { FIXTURES, md5, recordingLogger, type RecordingLogger } from './support.ts';
+import { bigPatternMd5, FIXTURES, md5, recordingLogger, type RecordingLogger } from './support.ts';
 import { EXPECTED_DIFFERENCES, NORMALISE } from './parity.ts';
 
 const APPS = fileURLToPath(new URL('../../php/demo/apps/', import.meta.url));
@@ -121,6 +121,31 @@ describe('PHP over HTTP/2', () => {
     expect(tooMany.status).toBe(431);
     expect(tooMany.headers.connection).toBeUndefined();
   });
+
+  it('a slow h2 reader of 8 MiB: the rest goes through the spool and every byte arrives in order', async () => {
+    const session = h2session(bridge.port);
+    try {
+      const body = await new Promise<Buffer>((resolve, reject) => {
+        const req = session.request({ ':path': '/big.php?mb=8' });
+        const chunks: Buffer[] = [];
+        // Nothing read for 300 ms (past the bridge's 50 ms grace: it spools), then in slow sips.
+        req.pause();
+        setTimeout(() => req.resume(), 300);
+        req.on('data', (c: Buffer) => {
+          chunks.push(c);
+          req.pause();
+          setTimeout(() => req.resume(), 2);
+        });
+        req.on('end', () => resolve(Buffer.concat(chunks)));
+        req.on('error', reject);
+        req.end();
+      });
+      expect(body.length).toBe(8 * 1024 * 1024);
+      expect(md5(body)).toBe(bigPatternMd5(8 * 1024 * 1024));
+    } finally {
+      session.close();
+    }
+  }, 30_000);
 
   it('streams: each PHP flush() arrives on its own, 200 ms apart', async () => {
     const session = h2session(bridge.port);

@@ -97,4 +97,40 @@ describe('PhpBody: a client over the window gets SPOOL_AFTER_MS to drain before 
     expect(res.ended).toBe(true);
     expect(Buffer.concat(res.out).length).toBe((n + 1) * chunk.length);
   });
+
+  it('reads the spool back into a few buffers, each reused once the connection took it (the write callback)', () => {
+    /** Copies each chunk as it is written, and runs the write callbacks when the client drains. */
+    class TakingResponse extends FakeResponse {
+      pending: Array<() => void> = [];
+      buffers = new Set<ArrayBufferLike>();
+      override write(chunk: Buffer, cb?: () => void): boolean {
+        this.buffers.add(chunk.buffer);
+        if (cb) this.pending.push(cb);
+        return super.write(Buffer.from(chunk));
+      }
+      override drain(): void {
+        for (const cb of this.pending.splice(0)) cb();
+        super.drain();
+      }
+    }
+    const res = new TakingResponse();
+    const { b } = body(res);
+    let more = true;
+    let n = 0;
+    const chunkOf = (i: number) => Buffer.alloc(64 * KiB, i % 251);
+    while (more && n < 10) (more = b.write(chunkOf(n))), n++;
+    vi.advanceTimersByTime(SPOOL_AFTER_MS);
+    // 4 MiB more, to the spool; each byte value says which chunk it came from.
+    for (let i = 0; i < 64; i++, n++) expect(b.write(chunkOf(n))).toBe(true);
+    b.end();
+    const before = res.buffers.size;
+    for (let i = 0; i < 100 && !res.ended; i++) res.drain();
+    expect(res.ended).toBe(true);
+    const out = Buffer.concat(res.out);
+    expect(out.length).toBe(n * 64 * KiB);
+    for (let i = 0; i < n; i++) expect(out[i * 64 * KiB]).toBe(i % 251);
+    // 4 MiB read back through the window (256 KiB): a handful of read buffers, not one a read.
+    expect(res.buffers.size - before).toBeLessThanOrEqual(STREAM_WINDOW / (64 * KiB) + 2);
+  });
 });
+
