@@ -58,6 +58,12 @@ interface Link {
   /** Encoding, body held: what was written so far, compressed in one call if the body ends soon. */
   held: Buffer[] | null;
   heldSize: number;
+  /**
+   * The callbacks of the held writes: called once the held bytes have been read (compressed in one
+   * call, or fed to the encoder), not before, since a writer may reuse its memory then (the bridge's
+   * pooled copies of PHP's output are).
+   */
+  heldDone: Array<() => void> | null;
   holdTimer: NodeJS.Timeout | null;
   /** Encoding, streamed: the encoder, flushed once per turn of the event loop. */
   encoder: zlib.Gzip | null;
@@ -93,6 +99,7 @@ export function compressResponse(req: IncomingMessage, res: ServerResponse, opti
     decided: false,
     held: null,
     heldSize: 0,
+    heldDone: null,
     holdTimer: null,
     encoder: null,
     flushKind: zlib.constants.Z_SYNC_FLUSH,
@@ -164,7 +171,9 @@ function streamNow(res: ServerResponse, link: Link): zlib.Gzip {
     clearTimeout(link.holdTimer);
     link.holdTimer = null;
   }
-  if (held) for (const chunk of held) enc.write(chunk);
+  const heldDone = link.heldDone;
+  link.heldDone = null;
+  if (held) for (let i = 0; i < held.length; i++) enc.write(held[i]!, i === held.length - 1 && heldDone ? () => callAll(heldDone) : undefined);
   scheduleFlush(link);
   return enc;
 }
@@ -251,11 +260,9 @@ function linkWrite(this: ServerResponse, chunk: unknown, encoding?: unknown, cb?
     return true;
   }
   if (link.held) {
-    // The callback runs now, long before the encoder reads the chunk: a writer may then reuse its
-    // memory (the spool's read buffers are), so what is held is a copy.
-    link.held.push(typeof done === 'function' ? Buffer.from(data) : data);
+    link.held.push(data);
     link.heldSize += data.length;
-    if (typeof done === 'function') process.nextTick(done as () => void);
+    if (typeof done === 'function') (link.heldDone ??= []).push(done as () => void);
     if (link.heldSize > HOLD_MAX) streamNow(this, link);
     else if (!link.holdTimer) link.holdTimer = setTimeout(holdExpired, HOLD_MS, this);
     return true;
@@ -290,7 +297,11 @@ function linkEnd(this: ServerResponse, chunk?: unknown, encoding?: unknown, cb?:
       link.holdTimer = null;
     }
     const body = held.length === 1 ? held[0]! : Buffer.concat(held);
-    return link.realEnd.call(this, compressWhole(link.coding, link.options, body)) as ServerResponse;
+    const ended = link.realEnd.call(this, compressWhole(link.coding, link.options, body)) as ServerResponse;
+    const heldDone = link.heldDone;
+    link.heldDone = null;
+    if (heldDone) process.nextTick(callAll, heldDone);
+    return ended;
   }
   const enc = streamNow(this, link);
   if (last) enc.end(last);
@@ -306,7 +317,14 @@ function onLinkClose(this: ServerResponse): void {
     link.holdTimer = null;
   }
   link.held = null;
+  // The held bytes are dropped: their writers may have their memory back (and stop waiting).
+  if (link.heldDone) process.nextTick(callAll, link.heldDone);
+  link.heldDone = null;
   if (link.encoder && !link.encoder.writableFinished) link.encoder.destroy();
+}
+
+function callAll(fns: Array<() => void>): void {
+  for (const fn of fns) fn();
 }
 
 const NONE = { vary: false, encode: false };

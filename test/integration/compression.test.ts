@@ -91,7 +91,8 @@ describe('compression (issue 13)', () => {
         res.end('{"ok":true}');
       } else if (req.url === '/api/reused-buffer') {
         // A writer that reuses its buffer once the write's callback says the chunk was taken (as the
-        // bridge's spool reads do): the first chunk is held by the link (a small body), not yet encoded.
+        // bridge's pooled copies of PHP's output are): the link holds this small body before encoding
+        // it, and calls back only once it has read it.
         res.setHeader('content-type', 'text/plain');
         const buf = Buffer.from('first half of the body. '.repeat(100));
         res.write(buf, () => {
@@ -186,7 +187,7 @@ describe('compression (issue 13)', () => {
     expect(plain.headers['content-length']).toBe(String(css.length));
   });
 
-  it("a chunk whose write callback has run may be reused by its writer: the link's held copy is its own", async () => {
+  it("a chunk whose write callback has run may be reused by its writer: the link calls back once it has read a held chunk", async () => {
     const r = await request(bridge.port, '/api/reused-buffer', { headers: { 'accept-encoding': 'gzip' } });
     expect(r.headers['content-encoding']).toBe('gzip');
     expect(zlib.gunzipSync(r.body).toString()).toBe('first half of the body. '.repeat(100) + 'second half.');
