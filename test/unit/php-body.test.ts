@@ -28,6 +28,21 @@ class FakeResponse extends EventEmitter {
   }
 }
 
+/** Copies each chunk as it is written, and runs the write callbacks when the client drains. */
+class TakingResponse extends FakeResponse {
+  pending: Array<() => void> = [];
+  buffers = new Set<ArrayBufferLike>();
+  override write(chunk: Buffer, cb?: () => void): boolean {
+    this.buffers.add(chunk.buffer);
+    if (cb) this.pending.push(cb);
+    return super.write(Buffer.from(chunk));
+  }
+  override drain(): void {
+    for (const cb of this.pending.splice(0)) cb();
+    super.drain();
+  }
+}
+
 const KiB = 1024;
 
 describe('PhpBody: a client over the window gets SPOOL_AFTER_MS to drain before the spool', () => {
@@ -99,20 +114,6 @@ describe('PhpBody: a client over the window gets SPOOL_AFTER_MS to drain before 
   });
 
   it('reads the spool back into a few buffers, each reused once the connection took it (the write callback)', () => {
-    /** Copies each chunk as it is written, and runs the write callbacks when the client drains. */
-    class TakingResponse extends FakeResponse {
-      pending: Array<() => void> = [];
-      buffers = new Set<ArrayBufferLike>();
-      override write(chunk: Buffer, cb?: () => void): boolean {
-        this.buffers.add(chunk.buffer);
-        if (cb) this.pending.push(cb);
-        return super.write(Buffer.from(chunk));
-      }
-      override drain(): void {
-        for (const cb of this.pending.splice(0)) cb();
-        super.drain();
-      }
-    }
     const res = new TakingResponse();
     const { b } = body(res);
     let more = true;
@@ -131,6 +132,23 @@ describe('PhpBody: a client over the window gets SPOOL_AFTER_MS to drain before 
     for (let i = 0; i < n; i++) expect(out[i * 64 * KiB]).toBe(i % 251);
     // 4 MiB read back through the window (256 KiB): a handful of read buffers, not one a read.
     expect(res.buffers.size - before).toBeLessThanOrEqual(STREAM_WINDOW / (64 * KiB) + 2);
+  });
+
+  it("copies PHP's pieces of 4 KiB or more into pooled buffers that come back once written; small ones as before", () => {
+    const res = new TakingResponse();
+    const { b } = body(res);
+    const before = res.buffers.size;
+    // 200 pieces of 16 KiB (3 MiB) to a client that takes each at once: a few buffers serve them all.
+    for (let i = 0; i < 200; i++) {
+      b.write(Buffer.alloc(16 * KiB, i % 251));
+      res.drain();
+    }
+    expect(res.buffers.size - before).toBeLessThanOrEqual(2);
+    const out = Buffer.concat(res.out);
+    for (let i = 0; i < 200; i++) expect(out[i * 16 * KiB]).toBe(i % 251);
+    b.write(Buffer.from('tail'));
+    b.end();
+    expect(Buffer.concat(res.out).subarray(-4).toString()).toBe('tail');
   });
 });
 
