@@ -72,7 +72,7 @@ describe.skipIf(!available)('the ledger over the migration, and its admin page',
     await admin?.close();
     for (const b of bridges) await b.close();
     await fpm?.stop();
-    if (dir) rmSync(dir, { recursive: true, force: true });
+    if (dir) rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
   });
 
   /** One request, and its event seen by the bridge (so the ledger has queued it). */
@@ -159,7 +159,8 @@ describe.skipIf(!available)('the ledger over the migration, and its admin page',
     const browser: ChildProcess = spawn(
       chromium!,
       ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--remote-debugging-port=0', `--user-data-dir=${profile}`, '--window-size=1200,900', url],
-      { stdio: 'ignore', env: { ...process.env, HOME: dir } },
+      // Its own process group, so its helpers (zygote, renderer) are killed with it below.
+      { stdio: 'ignore', env: { ...process.env, HOME: dir }, detached: true },
     );
     try {
       const portFile = join(profile, 'DevToolsActivePort');
@@ -223,7 +224,14 @@ describe.skipIf(!available)('the ledger over the migration, and its admin page',
         cdp.close();
       }
     } finally {
-      browser.kill('SIGKILL');
+      // The whole group, and wait: a helper still writing the profile made the rm below fail (ENOTEMPTY).
+      const exited = new Promise((r) => (browser.exitCode !== null || browser.signalCode !== null ? r(null) : browser.once('exit', r)));
+      try {
+        process.kill(-browser.pid!, 'SIGKILL');
+      } catch {
+        browser.kill('SIGKILL');
+      }
+      await exited;
     }
   }, 120_000);
 });
