@@ -16,8 +16,10 @@ export interface Paths {
   repo: string;
   /** The bench docroot, php/bench/docroot. */
   docroot: string;
-  /** The bench app module, php/bench/app.ts. */
+  /** The bench app as the fronts load it: php/bench/app.ts compiled to JavaScript in the bench's temp dir. */
   app: string;
+  /** Its TypeScript source, php/bench/app.ts (the start-up check also loads it through tsx). */
+  appTs: string;
 }
 
 export interface Backends {

@@ -48,14 +48,21 @@ export interface Results {
   startupMs: number[];
   /** The start-up check's RSS once listening (smallest over its starts); null when not measured. */
   startupIdleKiB: number | null;
+  /** The same command with the bench's app as TypeScript (tsx loaded): ms to listening, and RSS then. */
+  startupTsMs: number[];
+  startupTsIdleKiB: number | null;
   slow: SlowClientReport | null;
   /** `caseId/front` → the front's CPU ms (all its processes) per request, one per round. */
   cpuPerRequestMs: Map<string, number[]>;
 }
 
-/** The bridge's peak RSS over every case, or null when it never ran. */
-export function bridgePeak(r: Results): number | null {
-  return r.bridgePeakKiB.size > 0 ? Math.max(...r.bridgePeakKiB.values()) : null;
+/** The cases whose requests and responses are a few KiB at most: issue 11's "small-page cases". */
+const SMALL_PAGE_CASES = new Set(['hello', 'static', 'php404', 'app', 'claim', 'cpu']);
+
+/** The bridge's peak RSS over every case (or over the small-page ones), or null when none ran. */
+export function bridgePeak(r: Results, smallPagesOnly = false): number | null {
+  const peaks = [...r.bridgePeakKiB].filter(([id]) => !smallPagesOnly || SMALL_PAGE_CASES.has(id)).map(([, kib]) => kib);
+  return peaks.length > 0 ? Math.max(...peaks) : null;
 }
 
 export const key = (caseId: string, front: string) => `${caseId}/${front}`;
@@ -147,7 +154,11 @@ export function memoryLines(r: Results): string {
     out.push(`- fpm-bridge start-up, from the spawn of the command to a listening socket, \`--fpm\` given, no app: median **${median(r.startupMs).toFixed(0)} ms** (${[...r.startupMs].sort((a, b) => a - b).map((x) => x.toFixed(0)).join(', ')})${idle}`);
   }
   if (r.bridgeListenMs.length > 0) {
-    out.push(`- the same for the bench's bridge, its TypeScript app loaded through tsx (polled every 20 ms): median ${median(r.bridgeListenMs).toFixed(0)} ms over ${r.bridgeListenMs.length} starts`);
+    out.push(`- the same for the bench's bridge, its app compiled to JavaScript (polled every 20 ms): median ${median(r.bridgeListenMs).toFixed(0)} ms over ${r.bridgeListenMs.length} starts`);
+  }
+  if (r.startupTsMs.length > 0) {
+    const idle = r.startupTsIdleKiB !== null ? `; RSS once listening ${fmtMiB(r.startupTsIdleKiB)}` : '';
+    out.push(`- the start-up check with the bench's app as TypeScript (\`--app app.ts\`, tsx loaded for it): median ${median(r.startupTsMs).toFixed(0)} ms over ${r.startupTsMs.length} starts${idle}`);
   }
   if (r.slow) {
     const s = r.slow;
@@ -246,12 +257,12 @@ export function goalsTable(r: Results): string {
     atLeast('PHP hello ≥ 1.1x nginx fastcgi_pass (issue 11)', ratio('hello', 'bridge', 'nginx'), 1.1),
     { text: "front CPU per request, PHP hello ≤ 1.2x nginx's (master and workers)", value: cpuRatio(r, 'hello', 'bridge', 'nginx'), show: times, met: (v) => v <= 1.2 },
     { text: "front CPU per request, 4 KiB static ≤ 1.0x nginx's", value: cpuRatio(r, 'static', 'bridge', 'nginx'), show: times, met: (v) => v <= 1.0 },
-    { text: 'bridge idle RSS ≤ 55 MiB (right after start-up, the TypeScript app loaded)', value: r.bridgeIdleKiB, show: fmtMiB, met: (v) => v <= 55 * 1024 },
+    { text: "bridge idle RSS ≤ 55 MiB (right after start-up, the bench's app loaded, compiled to JavaScript)", value: r.bridgeIdleKiB, show: fmtMiB, met: (v) => v <= 55 * 1024 },
     { text: 'the same for the command alone (--fpm given, no app: the start-up check)', value: r.startupIdleKiB, show: fmtMiB, met: (v) => v <= 55 * 1024 },
     { text: 'bridge start-up to a listening socket ≤ 250 ms with --fpm given (median)', value: r.startupMs.length ? median(r.startupMs) : null, show: (v) => `${v.toFixed(0)} ms`, met: (v) => v <= 250 },
     atLeast('PHP hello over HTTPS ≥ 0.9x nginx ssl http2 (issue 13)', ratio('https', 'bridge-tls', 'nginx-ssl'), 0.9),
     atLeast('PHP 100 KiB HTML gzip ≥ 1.0x nginx gzip on, same level (issue 13)', ratio('gzip', 'bridge', 'nginx-gzip'), 1.0),
-    { text: 'bridge peak RSS ≤ 80 MiB', value: bridgePeak(r), show: fmtMiB, met: (v) => v <= 80 * 1024 },
+    { text: 'bridge peak RSS under the small-page cases ≤ 80 MiB (hello, static, PHP 404 and app routes)', value: bridgePeak(r, true), show: fmtMiB, met: (v) => v <= 80 * 1024 },
     {
       text: 'slow 1 GiB client: RSS growth < 32 MiB',
       value: r.slow ? r.slow.rssPeakKiB - r.slow.rssBeforeKiB : null,
