@@ -15,6 +15,8 @@ function results(samples: Record<string, WrkResult[]>, cpu: Record<string, numbe
     bridgeIdleKiB: null,
     bridgeListenMs: [],
     startupMs: [],
+    startupEnvMs: [],
+    extraCaCerts: null,
     startupIdleKiB: null,
     startupTsMs: [],
     startupTsIdleKiB: null,
@@ -72,6 +74,19 @@ describe('idle and peak RSS', () => {
     const goals = goalsTable(r).split('\n');
     expect(goals.find((l) => l.includes('compiled to JavaScript'))).toMatch(/56\.0 MiB \| \*\*no\*\* \|$/);
     expect(goals.find((l) => l.includes('the command alone'))).toMatch(/53\.0 MiB \| yes \|$/);
+  });
+
+  it("measures the start-up goal in Node's default environment and reports this machine's NODE_EXTRA_CA_CERTS apart", () => {
+    const r = { ...results({}), startupMs: [180, 190, 200], startupEnvMs: [230, 240, 260], extraCaCerts: '/etc/ssl/certs/ca-certificates.crt' };
+    const lines = memoryLines(r);
+    expect(lines).toContain("no app, in Node's default environment (no NODE_EXTRA_CA_CERTS): median **190 ms** (180, 190, 200)");
+    expect(lines).toContain('with this machine\'s NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt (Node parses it before running any JavaScript): median 240 ms (230, 240, 260)');
+    const goal = goalsTable(r).split('\n').find((l) => l.includes('start-up to a listening socket'));
+    expect(goal).toMatch(/without this machine's NODE_EXTRA_CA_CERTS\) \| 190 ms \| yes \|$/);
+    // A machine without it: one line, and the goal row says nothing of it.
+    const plain = { ...results({}), startupMs: [260, 270, 280] };
+    expect(memoryLines(plain)).not.toContain('NODE_EXTRA_CA_CERTS');
+    expect(goalsTable(plain).split('\n').find((l) => l.includes('start-up to a listening socket'))).toMatch(/\(median\) \| 270 ms \| \*\*no\*\* \|$/);
   });
 
   it('holds the peak goal to the small-page cases; the 1 MiB bodies are reported, not counted', () => {
