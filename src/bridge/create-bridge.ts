@@ -24,8 +24,9 @@ import { SERVER_SOFTWARE } from '../version.ts';
 import { checkOptions, DEFAULTS, normalizeRoot, normalizeScript, toByteString, type BridgeOptions } from './options.ts';
 import { buildSteps } from './order.ts';
 import { RequestEvents } from './request-event.ts';
+import { runSteps } from './run-steps.ts';
 import { bridgeShadow } from './shadow-step.ts';
-import type { BridgeParts, RequestContext } from './step.ts';
+import type { BridgeParts, RequestContext, StepResult } from './step.ts';
 import { routingTarget } from './target.ts';
 
 export interface Bridge {
@@ -104,27 +105,43 @@ export function createBridge(options: BridgeOptions): Bridge {
   }
   const eventError = (err: unknown) => logger.error('a request-event subscriber failed', err);
 
-  async function serve(id: number, req: IncomingMessage, res: ServerResponse, done: (ctx: RequestContext | null, servedBy: ServedBy) => void): Promise<void> {
+  /** Runs the request through the steps; a step's error is thrown, or rejects what is returned. */
+  function serve(id: number, req: IncomingMessage, res: ServerResponse, done: (ctx: RequestContext | null, servedBy: ServedBy) => void): void | Promise<void> {
     const target = routingTarget(req, res, rewrites, logger);
     if (!target) return done(null, 'bridge');
     const claim = claims ? claims.match(req.method ?? '', target.path) : null;
     const ctx: RequestContext = { id, req, res, target, claim, route: null, body: null, held: null, appDeclined: false, tap: null };
-    let servedBy: ServedBy | null = null;
+    let r: StepResult | Promise<StepResult>;
     try {
-      for (const step of steps) {
-        const r = step(ctx);
-        servedBy = r === null || typeof r === 'string' ? r : await r;
-        if (servedBy !== null) break;
-      }
-      if (servedBy === null) {
-        sendError(res, 404);
-        servedBy = 'bridge';
-      }
-    } finally {
-      if (ctx.body) void ctx.body.dispose();
+      r = runSteps(steps, ctx);
+    } catch (err) {
+      dispose(ctx);
+      throw err;
     }
+    if (!(r instanceof Promise)) return served(ctx, r, done);
+    return r.then(
+      (servedBy) => served(ctx, servedBy, done),
+      (err: unknown) => {
+        dispose(ctx);
+        throw err;
+      },
+    );
+  }
+
+  /** Nothing served it: the bridge's 404. Then the body goes, and the request is done. */
+  function served(ctx: RequestContext, servedBy: StepResult, done: (ctx: RequestContext | null, servedBy: ServedBy) => void): void {
+    if (servedBy === null) {
+      sendError(ctx.res, 404);
+      servedBy = 'bridge';
+    }
+    dispose(ctx);
     done(ctx, servedBy);
   }
+
+  const failed = (req: IncomingMessage, res: ServerResponse, err: unknown): void => {
+    logger.error(`${req.method} ${req.url}: internal error`, err);
+    sendError(res, 500);
+  };
 
   let lastId = 0;
 
@@ -161,10 +178,13 @@ export function createBridge(options: BridgeOptions): Bridge {
       else res.once('close', publish);
     };
     if (compress) compressResponse(req, res, compress);
-    serve(id, req, res, done).catch((err: unknown) => {
-      logger.error(`${req.method} ${req.url}: internal error`, err);
-      sendError(res, 500);
-    });
+    let pending: void | Promise<void>;
+    try {
+      pending = serve(id, req, res, done);
+    } catch (err) {
+      return failed(req, res, err);
+    }
+    if (pending) pending.catch((err: unknown) => failed(req, res, err));
   }
 
   const close = async () => {
@@ -175,6 +195,11 @@ export function createBridge(options: BridgeOptions): Bridge {
     parts.bodyLimits.spool.close();
   };
   return { handle, close, client: parts.client, events, shadowEvents: shadow.events };
+}
+
+/** The request's body, if a step read one, is let go (its memory, or its spool file). */
+function dispose(ctx: RequestContext): void {
+  if (ctx.body) void ctx.body.dispose();
 }
 
 /** One php-fpm pool (`fpm: 'addr'`), or several balanced with passive health (`fpm: ['a', 'b weight=2']`). */

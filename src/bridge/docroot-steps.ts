@@ -1,15 +1,25 @@
 import { sendError } from '../http/error-response.ts';
-import { resolveRoute } from '../route/resolve.ts';
+import { resolveRouteNow, type Route } from '../route/resolve.ts';
 import type { Variant } from '../static/precompressed.ts';
 import { serveStatic, type StaticError } from '../static/serve-static.ts';
 import type { BridgeParts, Step } from './step.ts';
 
-/** Asks the docroot who serves the path (see route/resolve.ts); serves nothing itself. */
+/**
+ * Asks the docroot who serves the path (see route/resolve.ts); serves nothing itself. With the
+ * stat cache warm it answers in the same turn.
+ */
 export function resolveStep(parts: BridgeParts): Step {
   const { routeConfig, lookup } = parts;
-  return async (ctx) => {
-    ctx.route = await resolveRoute(ctx.target.path, ctx.target.query, routeConfig, lookup);
-    return null;
+  return (ctx) => {
+    const route = resolveRouteNow(ctx.target.path, ctx.target.query, routeConfig, lookup);
+    if (!(route instanceof Promise)) {
+      ctx.route = route;
+      return null;
+    }
+    return route.then((r: Route) => {
+      ctx.route = r;
+      return null;
+    });
   };
 }
 

@@ -10,7 +10,7 @@ import type { FileKind, FileLookup } from './file-lookup.ts';
  */
 export function cachedLookup(inner: FileLookup, ttlMs: number, maxEntries = 10_000): FileLookup {
   if (ttlMs <= 0) return inner;
-  const entries = new Map<string, { at: number; kind: Promise<FileKind> }>();
+  const entries = new Map<string, Entry>();
   return {
     kind(path) {
       const now = performance.now();
@@ -18,9 +18,21 @@ export function cachedLookup(inner: FileLookup, ttlMs: number, maxEntries = 10_0
       if (hit && now - hit.at < ttlMs) return hit.kind;
       if (entries.size >= maxEntries) entries.clear();
       // The promise itself is cached, so concurrent requests for one path share one stat.
-      const kind = inner.kind(path);
-      entries.set(path, { at: now, kind });
-      return kind;
+      const entry: Entry = { at: now, kind: inner.kind(path), settled: undefined };
+      entry.kind.then((k) => (entry.settled = k), () => {});
+      entries.set(path, entry);
+      return entry.kind;
+    },
+    known(path) {
+      const hit = entries.get(path);
+      return hit && performance.now() - hit.at < ttlMs ? hit.settled : undefined;
     },
   };
+}
+
+interface Entry {
+  at: number;
+  kind: Promise<FileKind>;
+  /** The kind once the lookup has answered (null: nothing there); undefined while it is under way. */
+  settled: FileKind | undefined;
 }

@@ -6,6 +6,11 @@ export type FileKind = 'file' | 'dir' | null;
 export interface FileLookup {
   /** Kind of the entry at an absolute byte-string path under the root (null: absent, or not ours to serve). */
   kind(absPath: string): Promise<FileKind>;
+  /**
+   * The kind, when it is known without looking (a fresh, settled cache entry); undefined otherwise.
+   * Optional: a lookup without it is always asked through `kind`.
+   */
+  known?(absPath: string): FileKind | undefined;
 }
 
 /**

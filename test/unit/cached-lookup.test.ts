@@ -50,3 +50,25 @@ describe('cachedLookup', () => {
     expect(cachedLookup(fs, 0)).toBe(fs);
   });
 });
+
+describe('cachedLookup.known: the kind without looking', () => {
+  it('is undefined until the lookup has answered, then the kind (null for absent) until the TTL passes', async () => {
+    vi.useFakeTimers({ toFake: ['performance'] });
+    try {
+      const fs = counting({ '/a': 'file' });
+      const c = cachedLookup(fs, 500);
+      expect(c.known!('/a')).toBeUndefined();
+      const pending = c.kind('/a');
+      expect(c.known!('/a')).toBeUndefined();
+      await pending;
+      expect(c.known!('/a')).toBe('file');
+      await c.kind('/nope');
+      expect(c.known!('/nope')).toBeNull();
+      vi.advanceTimersByTime(501);
+      expect(c.known!('/a')).toBeUndefined();
+      expect(fs.calls).toEqual(['/a', '/nope']);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});

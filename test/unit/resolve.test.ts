@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { FileKind, FileLookup } from '../../src/route/file-lookup.ts';
-import { resolveRoute, type RouteConfig } from '../../src/route/resolve.ts';
+import { resolveRoute, resolveRouteNow, type RouteConfig } from '../../src/route/resolve.ts';
 
 const ROOT = '/srv/www';
 
@@ -8,7 +8,7 @@ const ROOT = '/srv/www';
  * In-memory tree: file paths relative to the root; their parent directories exist implicitly. Like
  * stat(2), a trailing slash only matches a directory (`file/` is ENOTDIR). Records every lookup.
  */
-function fakeFs(files: string[], dirs: string[] = []): FileLookup & { asked: string[] } {
+function fakeFs(files: string[], dirs: string[] = []): FileLookup & { asked: string[]; kindOf: (abs: string) => FileKind } {
   const kinds = new Map<string, FileKind>();
   kinds.set(ROOT, 'dir');
   for (const f of files) {
@@ -18,15 +18,19 @@ function fakeFs(files: string[], dirs: string[] = []): FileLookup & { asked: str
   }
   for (const d of dirs) kinds.set(ROOT + d, 'dir');
   const asked: string[] = [];
+  const kindOf = (abs: string): FileKind => {
+    if (!abs.startsWith(ROOT)) throw new Error(`lookup outside the root: ${abs}`);
+    if (abs.endsWith('/') && abs !== ROOT + '/') {
+      return kinds.get(abs.slice(0, -1)) === 'dir' ? 'dir' : null;
+    }
+    return kinds.get(abs === ROOT + '/' ? ROOT : abs) ?? null;
+  };
   return {
     asked,
+    kindOf,
     async kind(abs) {
       asked.push(abs);
-      if (!abs.startsWith(ROOT)) throw new Error(`lookup outside the root: ${abs}`);
-      if (abs.endsWith('/') && abs !== ROOT + '/') {
-        return kinds.get(abs.slice(0, -1)) === 'dir' ? 'dir' : null;
-      }
-      return kinds.get(abs === ROOT + '/' ? ROOT : abs) ?? null;
+      return kindOf(abs);
     },
   };
 }
@@ -220,5 +224,46 @@ describe('PATH_INFO front controller mode (--index index.php --path-info)', () =
   });
   it('a hidden file is never served, even with pathInfoStatic: it is a route like any other', async () => {
     expect(await resolveRoute('/.env', '', { ...cfg, pathInfoStatic: true }, fs)).toMatchObject({ kind: 'php', pathInfo: '/.env' });
+  });
+});
+
+describe('resolveRouteNow: the same decision, at once when the lookup knows every kind', () => {
+  /** The fake tree, whose kinds are also `known` at once, except for the paths `unknown` picks. */
+  function knowing(unknown: (abs: string) => boolean = () => false): FileLookup & { asked: string[] } {
+    const fs = fakeFs(files, dirs);
+    return { asked: fs.asked, kind: (abs) => fs.kind(abs), known: (abs) => (unknown(abs) ? undefined : fs.kindOf(abs)) };
+  }
+  const paths = ['/x.php', '/x.php/extra', '/missing.php', '/style.css', '/dir', '/dir/', '/static/', '/both/', '/empty', '/.env', '/nope', '/lib.php/inner.css', '/config.inc', '/'];
+  const configs: Array<[string, RouteConfig]> = [
+    ['no front controller', noFc],
+    ['a front controller', withFc],
+    ['PATH_INFO mode', { ...withFc, pathInfo: true }],
+    ['PATH_INFO mode, static first', { ...withFc, pathInfo: true, pathInfoStatic: true }],
+  ];
+
+  it.each(configs)('with %s: a warm lookup gives resolveRoute\'s route, not a promise', async (_name, cfg) => {
+    const fs = knowing();
+    for (const p of paths) {
+      const now = resolveRouteNow(p, 'a=1', cfg, fs);
+      expect(now, p).not.toBeInstanceOf(Promise);
+      expect(now, p).toEqual(await resolveRoute(p, 'a=1', cfg, fakeFs(files, dirs)));
+    }
+    expect(fs.asked).toEqual([]);
+  });
+
+  it('finishes asynchronously from the first kind it does not know, with the same route', async () => {
+    // `/dir` is known to be a directory, its index is not known yet: the walk goes on through `kind`.
+    const fs = knowing((abs) => abs === ROOT + '/dir/index.php');
+    const now = resolveRouteNow('/dir', 'q=1', noFc, fs);
+    expect(now).toBeInstanceOf(Promise);
+    expect(await now).toEqual({ kind: 'redirect', location: '/dir/?q=1' });
+    expect(fs.asked).toEqual([ROOT + '/dir/index.php']);
+  });
+
+  it('a lookup without `known` is always asked through `kind`', async () => {
+    const fs = fakeFs(files, dirs);
+    const now = resolveRouteNow('/style.css', '', noFc, fs);
+    expect(now).toBeInstanceOf(Promise);
+    expect(await now).toEqual({ kind: 'static', file: ROOT + '/style.css', path: '/style.css' });
   });
 });
