@@ -146,6 +146,8 @@ function buildCases(has: (front: string) => boolean): Case[] {
       rows: [
         { front: 'nginx-gzip', label: 'nginx gzip on (gzip_comp_level 5)', expect: { status: 200, encoding: 'gzip' } },
         { front: 'bridge', label: 'fpm-bridge (compression on by default)', expect: { status: 200, encoding: 'gzip' } },
+        // Compression is CPU-bound: one process is one core, where nginx's two workers (auto) have two.
+        { front: 'bridge-w2', label: 'fpm-bridge --workers 2 (two processes, as nginx has two workers)', expect: { status: 200, encoding: 'gzip' } },
       ],
     },
     {
