@@ -1,12 +1,18 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { describeAmbiguity, describeDetection, detectProject } from '../../src/cli/detect-project.ts';
 
-/** A fixture tree: the files named, empty. */
+const made: string[] = [];
+afterAll(() => {
+  for (const dir of made) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fixture tree: the files named, empty (removed once this file's tests have run). */
 function tree(files: string[]): string {
   const dir = mkdtempSync(join(tmpdir(), 'fpm-bridge-detect-'));
+  made.push(dir);
   for (const f of files) {
     mkdirSync(dirname(join(dir, f)), { recursive: true });
     writeFileSync(join(dir, f), '<?php\n');

@@ -1,7 +1,7 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { phpEnvironment, readEnvFiles } from '../../src/cli/env-files.ts';
 
 describe('--env-file and --php-env', () => {
@@ -10,6 +10,7 @@ describe('--env-file and --php-env', () => {
   const b = join(dir, '.env.local');
   writeFileSync(a, '# comment\nexport A=1\nB="two words"\nML="line1\nline2"\nREAL=file\n');
   writeFileSync(b, 'A=2\n');
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('later files win, the real environment wins over all', () => {
     expect(readEnvFiles([a, b], { REAL: 'real' })).toEqual({ A: '2', B: 'two words', ML: 'line1\nline2', REAL: 'real' });
