@@ -37,9 +37,8 @@ const NONE: Route = { kind: 'none' };
  */
 export async function resolveRoute(path: string, query: string, cfg: RouteConfig, fs: FileLookup): Promise<Route> {
   const walk = decide(path, query, cfg);
-  let step = walk.next();
-  while (!step.done) step = walk.next(await fs.kind(step.value));
-  return step.value;
+  const first = walk.next();
+  return first.done ? first.value : finish(walk, fs, first.value);
 }
 
 /**
@@ -59,6 +58,7 @@ export function resolveRouteNow(path: string, query: string, cfg: RouteConfig, f
   return step.value;
 }
 
+/** The rest of a walk through `fs.kind`, from the path it asked for last. */
 async function finish(walk: Walk, fs: FileLookup, next: string): Promise<Route> {
   let step = walk.next(await fs.kind(next));
   while (!step.done) step = walk.next(await fs.kind(step.value));
