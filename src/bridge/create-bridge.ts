@@ -8,10 +8,10 @@ import { FcgiClient } from '../fastcgi/client.ts';
 import { FcgiPools, parsePoolSpec, type FcgiBackend } from '../fastcgi/pool-set.ts';
 import type { Param } from '../fastcgi/name-value.ts';
 import { compressResponse } from '../http/compress-response.ts';
-import { failedStatus, sendError } from '../http/error-response.ts';
+import { sendError } from '../http/error-response.ts';
 import { MemoryBudget } from '../http/request-body.ts';
 import { SpoolDir } from '../http/spool.ts';
-import { silentLogger, type Logger, type ServedBy } from '../log/logger.ts';
+import { silentLogger, type Logger } from '../log/logger.ts';
 import { cachedLookup } from '../route/cached-lookup.ts';
 import { confinedLookup, fsLookup } from '../route/file-lookup.ts';
 import { PatternList } from '../route/claim-pattern.ts';
@@ -24,6 +24,7 @@ import { SERVER_SOFTWARE } from '../version.ts';
 import { checkOptions, DEFAULTS, normalizeRoot, normalizeScript, toByteString, type BridgeOptions } from './options.ts';
 import { buildSteps } from './order.ts';
 import { RequestEvents } from './request-event.ts';
+import { RequestRecord } from './request-record.ts';
 import { runSteps } from './run-steps.ts';
 import { bridgeShadow } from './shadow-step.ts';
 import type { BridgeParts, RequestContext, StepResult } from './step.ts';
@@ -106,9 +107,9 @@ export function createBridge(options: BridgeOptions): Bridge {
   const eventError = (err: unknown) => logger.error('a request-event subscriber failed', err);
 
   /** Runs the request through the steps; a step's error is thrown, or rejects what is returned. */
-  function serve(id: number, req: IncomingMessage, res: ServerResponse, done: (ctx: RequestContext | null, servedBy: ServedBy) => void): void | Promise<void> {
+  function serve(id: number, req: IncomingMessage, res: ServerResponse, record: RequestRecord | null): void | Promise<void> {
     const target = routingTarget(req, res, rewrites, logger);
-    if (!target) return done(null, 'bridge');
+    if (!target) return record?.done(null, 'bridge');
     const claim = claims ? claims.match(req.method ?? '', target.path) : null;
     const ctx: RequestContext = { id, req, res, target, claim, route: null, body: null, held: null, appDeclined: false, tap: null };
     let r: StepResult | Promise<StepResult>;
@@ -118,9 +119,9 @@ export function createBridge(options: BridgeOptions): Bridge {
       dispose(ctx);
       throw err;
     }
-    if (!(r instanceof Promise)) return served(ctx, r, done);
+    if (!(r instanceof Promise)) return served(ctx, r, record);
     return r.then(
-      (servedBy) => served(ctx, servedBy, done),
+      (servedBy) => served(ctx, servedBy, record),
       (err: unknown) => {
         dispose(ctx);
         throw err;
@@ -129,13 +130,13 @@ export function createBridge(options: BridgeOptions): Bridge {
   }
 
   /** Nothing served it: the bridge's 404. Then the body goes, and the request is done. */
-  function served(ctx: RequestContext, servedBy: StepResult, done: (ctx: RequestContext | null, servedBy: ServedBy) => void): void {
+  function served(ctx: RequestContext, servedBy: StepResult, record: RequestRecord | null): void {
     if (servedBy === null) {
       sendError(ctx.res, 404);
       servedBy = 'bridge';
     }
     dispose(ctx);
-    done(ctx, servedBy);
+    record?.done(ctx, servedBy);
   }
 
   const failed = (req: IncomingMessage, res: ServerResponse, err: unknown): void => {
@@ -147,40 +148,11 @@ export function createBridge(options: BridgeOptions): Bridge {
 
   function handle(req: IncomingMessage, res: ServerResponse): void {
     const id = ++lastId;
-    const observe = events.active;
-    const startedAt = observe ? Date.now() : 0;
-    const started = observe ? performance.now() : 0;
-    const socket = req.socket;
-    const bytesBefore = observe ? socket.bytesWritten : 0;
-    const done = (ctx: RequestContext | null, servedBy: ServedBy): void => {
-      if (!observe) return;
-      const publish = () =>
-        events.publish(
-          {
-            id,
-            method: req.method ?? '',
-            url: req.url ?? '',
-            path: ctx ? ctx.target.path : null,
-            claim: ctx?.claim ? ctx.claim.source : null,
-            appDeclined: ctx ? ctx.appDeclined : false,
-            servedBy,
-            // A response the bridge cut after its head went out is logged with the error it failed with;
-            // nginx logs 499 for a client that closed the connection before the response ended.
-            status: failedStatus(res) ?? (res.writableFinished ? res.statusCode : 499),
-            bytes: socket.bytesWritten - bytesBefore,
-            durationMs: performance.now() - started,
-            remoteAddress: socket.remoteAddress ?? '',
-            startedAt,
-          },
-          eventError,
-        );
-      if (res.writableFinished || res.destroyed) publish();
-      else res.once('close', publish);
-    };
+    const record = events.active ? new RequestRecord(id, req, res, events, eventError) : null;
     if (compress) compressResponse(req, res, compress);
     let pending: void | Promise<void>;
     try {
-      pending = serve(id, req, res, done);
+      pending = serve(id, req, res, record);
     } catch (err) {
       return failed(req, res, err);
     }
