@@ -1,11 +1,12 @@
 // Test harness: private php-fpm and nginx instances, each in its own temp dir.
 // Missing binaries make tests FAIL (never skip) with an install hint.
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { findPhpFpm as findProductPhpFpm, isExecutableFile } from '../../src/fpm/find-binary.ts';
+import { cutLifeline, killGroup, spawnWithLifeline } from '../../src/fpm/lifeline.ts';
 import { canConnect } from '../../src/fpm/wait-socket.ts';
 
 export interface PhpFpmOptions {
@@ -169,18 +170,36 @@ function exited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
 }
 
-/** SIGTERM, then SIGKILL (master and its workers) after `graceMs`; resolves on exit. */
+/**
+ * SIGTERM, then SIGKILL (master and its workers) after `graceMs`; resolves on exit. Then the rest of
+ * the instance's process group goes too (the lifeline's watchdog, a worker left behind), and the
+ * lifeline is cut.
+ */
 async function terminate(child: ChildProcess, graceMs = 3000): Promise<void> {
-  if (exited(child) || child.pid === undefined) return;
-  const pid = child.pid;
-  const done = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => {
-    for (const c of childPids(pid)) trySignal(c, 'SIGKILL');
-    child.kill('SIGKILL');
-  }, graceMs);
-  await done;
-  clearTimeout(timer);
+  if (!exited(child) && child.pid !== undefined) {
+    const pid = child.pid;
+    const done = new Promise<void>((r) => child.once('exit', () => r()));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => {
+      for (const c of childPids(pid)) trySignal(c, 'SIGKILL');
+      child.kill('SIGKILL');
+    }, graceMs);
+    await done;
+    clearTimeout(timer);
+  }
+  killGroup(child, 'SIGKILL');
+  cutLifeline(child);
+}
+
+/**
+ * Starts a server under the product's lifeline (src/fpm/lifeline.ts): when this test process dies in
+ * a way no hook of ours sees (a SIGTERM or SIGKILL to vitest), the watchdog stops the server's process
+ * group and removes `dir`. The exit hook below only covers a normal exit.
+ */
+function spawnTracked(bin: string, args: readonly string[], dir: string): ChildProcess {
+  const child = spawnWithLifeline(bin, args, dir);
+  track(child, dir);
+  return child;
 }
 
 // Kill everything still running if the test process exits without cleanup.
@@ -244,12 +263,11 @@ export async function startPhpFpm(opts: PhpFpmOptions = {}): Promise<PhpFpm> {
   let child: ChildProcess;
 
   const launch = async () => {
-    child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    child = spawnTracked(bin, args, dir);
     let stderr = '';
     child.stderr?.on('data', (b: Buffer) => {
       stderr += b.toString();
     });
-    track(child, dir);
     try {
       await waitForListen('php-fpm', child, { path: socket }, () => `php-fpm log (${log}):\n${readLog(log)}\nstderr:\n${stderr}`);
     } catch (err) {
@@ -373,14 +391,11 @@ ${opts.extraServer ?? ''}
 
   // -e (nginx >= 1.19.5) keeps nginx from opening /var/log/nginx/error.log
   // before it has read the config, which fails when not root.
-  const child = spawn(bin, ['-p', dir, '-c', conf, '-e', errorLog, '-g', 'daemon off;'], {
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
+  const child = spawnTracked(bin, ['-p', dir, '-c', conf, '-e', errorLog, '-g', 'daemon off;'], dir);
   let stderr = '';
   child.stderr?.on('data', (b: Buffer) => {
     stderr += b.toString();
   });
-  track(child, dir);
 
   const stop = async () => {
     await terminate(child);

@@ -1,8 +1,11 @@
 // Self-check of the test harness: private php-fpm + nginx (Debian's standard
 // PHP setup) serving php/fixtures.
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNginxFpm, startPhpFpm, type Nginx, type PhpFpm } from '../helpers/php-fpm.ts';
+import { waitFor } from './support.ts';
 
 const root = fileURLToPath(new URL('../../php/fixtures', import.meta.url));
 
@@ -46,4 +49,36 @@ describe('php-fpm + nginx harness', () => {
     const res = await fetch(url('/hello.php'));
     expect(await res.text()).toBe('Hello from PHP');
   }, 20_000);
+});
+
+// A test run stopped from outside (vitest killed by SIGTERM, or SIGKILL) runs no exit hook of the
+// helper's. Its php-fpm and nginx used to keep running, their temp dirs left in TMPDIR.
+describe('harness: a test process killed outright', () => {
+  it('takes its php-fpm and nginx with it, and their temp dirs', async () => {
+    const helper = fileURLToPath(new URL('../helpers/php-fpm.ts', import.meta.url));
+    const script = `
+      const { startPhpFpm, startNginxFpm } = await import(${JSON.stringify(helper)});
+      const fpm = await startPhpFpm({ workers: 1 });
+      const nginx = await startNginxFpm({ root: ${JSON.stringify(root)}, fpmSocket: fpm.socket });
+      process.stdout.write(JSON.stringify({ fpm: fpm.pid, fpmDir: fpm.dir, nginxDir: nginx.dir }) + '\\n');
+      setInterval(() => {}, 1000);
+    `;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    await waitFor(() => out.includes('\n'), 20_000);
+    const { fpm, fpmDir, nginxDir } = JSON.parse(out) as { fpm: number; fpmDir: string; nginxDir: string };
+    expect(existsSync(fpmDir)).toBe(true);
+    expect(existsSync(nginxDir)).toBe(true);
+    child.kill('SIGKILL');
+    const alive = () => {
+      try {
+        process.kill(fpm, 0);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    await waitFor(() => !alive() && !existsSync(fpmDir) && !existsSync(nginxDir), 10_000);
+  }, 40_000);
 });
