@@ -200,21 +200,19 @@ interface Goal {
 
 /** Median CPU per request of front `a` over front `b` on one case (by default --workers 2 over one process). */
 function cpuRatio(r: Results, caseId: string, a = 'bridge-w2', b = 'bridge'): number | null {
-  const median = (xs: number[] | undefined) => (xs && xs.length > 0 ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]! : null);
-  const x = median(r.cpuPerRequestMs.get(key(caseId, a)));
-  const y = median(r.cpuPerRequestMs.get(key(caseId, b)));
-  return x !== null && y !== null ? x / y : null;
+  const xs = r.cpuPerRequestMs.get(key(caseId, a));
+  const ys = r.cpuPerRequestMs.get(key(caseId, b));
+  return xs?.length && ys?.length ? median(xs) / median(ys) : null;
 }
 
 /** The fronts' CPU per request, for the report and the README's scaling projection. */
 export function cpuLines(r: Results): string {
   const out: string[] = [];
   for (const [k, xs] of r.cpuPerRequestMs) {
-    const sorted = [...xs].sort((a, b) => a - b);
     // Each round's figure too, in the order run: a front whose process falls into a slow mode shows
     // as one round apart (the gzip case: 514, 554, 878 µs), which a median alone hides.
     const rounds = xs.length > 1 ? `: ${xs.map((x) => (x * 1000).toFixed(0)).join(', ')}` : '';
-    out.push(`- front CPU per request, ${k}: ${(sorted[Math.floor(sorted.length / 2)]! * 1000).toFixed(0)} µs (median over rounds${rounds}; all the front's processes)`);
+    out.push(`- front CPU per request, ${k}: ${(median(xs) * 1000).toFixed(0)} µs (median over rounds${rounds}; all the front's processes)`);
   }
   return out.join('\n');
 }

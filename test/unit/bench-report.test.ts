@@ -57,6 +57,11 @@ describe('pairedRatio', () => {
 });
 
 describe('cpuLines', () => {
+  it('takes the middle two of an even count of rounds (a paired case runs each front six times)', () => {
+    const r = { cpuPerRequestMs: new Map([['ledger/bridge-ledger-on', [0.07, 0.1, 0.09, 0.08]]]) } as unknown as Results;
+    expect(cpuLines(r)).toBe("- front CPU per request, ledger/bridge-ledger-on: 85 µs (median over rounds: 70, 100, 90, 80; all the front's processes)");
+  });
+
   it("gives each round's CPU per request beside the median, in the order run, so one slow process shows", () => {
     const r = results({}, { [key('gzip', 'bridge')]: [0.514, 0.878, 0.554], [key('hello', 'nginx')]: [0.064] });
     expect(cpuLines(r).split('\n')).toEqual([
