@@ -174,7 +174,9 @@ export function memoryLines(r: Results): string {
   }
   if (r.startupTsMs.length > 0) {
     const idle = r.startupTsIdleKiB !== null ? `; RSS once listening ${fmtMiB(r.startupTsIdleKiB)}` : '';
-    out.push(`- the start-up check with the bench's app as TypeScript (\`--app app.ts\`, tsx loaded for it): median ${median(r.startupTsMs).toFixed(0)} ms over ${r.startupTsMs.length} starts${idle}`);
+    // Started in the same environment as the start-up check (startupCheck): say so where it differs from the bench's.
+    const env = r.extraCaCerts !== null ? ", in Node's default environment (no NODE_EXTRA_CA_CERTS)" : '';
+    out.push(`- the start-up check with the bench's app as TypeScript (\`--app app.ts\`, tsx loaded for it${env}): median ${median(r.startupTsMs).toFixed(0)} ms over ${r.startupTsMs.length} starts${idle}`);
   }
   if (r.slow) {
     const s = r.slow;

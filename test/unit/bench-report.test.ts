@@ -82,14 +82,15 @@ describe('idle and peak RSS', () => {
   });
 
   it("measures the start-up goal in Node's default environment and reports this machine's NODE_EXTRA_CA_CERTS apart", () => {
-    const r = { ...results({}), startupMs: [180, 190, 200], startupEnvMs: [230, 240, 260], extraCaCerts: '/etc/ssl/certs/ca-certificates.crt' };
+    const r = { ...results({}), startupMs: [180, 190, 200], startupEnvMs: [230, 240, 260], extraCaCerts: '/etc/ssl/certs/ca-certificates.crt', startupTsMs: [440, 450, 460] };
     const lines = memoryLines(r);
+    expect(lines).toContain("tsx loaded for it, in Node's default environment (no NODE_EXTRA_CA_CERTS)): median 450 ms over 3 starts");
     expect(lines).toContain("no app, in Node's default environment (no NODE_EXTRA_CA_CERTS): median **190 ms** (180, 190, 200)");
     expect(lines).toContain('with this machine\'s NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt (Node parses it before running any JavaScript): median 240 ms (230, 240, 260)');
     const goal = goalsTable(r).split('\n').find((l) => l.includes('start-up to a listening socket'));
     expect(goal).toMatch(/without this machine's NODE_EXTRA_CA_CERTS\) \| 190 ms \| yes \|$/);
     // A machine without it: one line, and the goal row says nothing of it.
-    const plain = { ...results({}), startupMs: [260, 270, 280] };
+    const plain = { ...results({}), startupMs: [260, 270, 280], startupTsMs: [500] };
     expect(memoryLines(plain)).not.toContain('NODE_EXTRA_CA_CERTS');
     expect(goalsTable(plain).split('\n').find((l) => l.includes('start-up to a listening socket'))).toMatch(/\(median\) \| 270 ms \| \*\*no\*\* \|$/);
   });
