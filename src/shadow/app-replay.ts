@@ -1,6 +1,7 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { EventEmitter } from 'node:events';
 import type { NodeListener } from '../app/app-module.ts';
+import { readNothing } from '../app/replay-request.ts';
 import type { CapturedResponse } from './compare.ts';
 
 /** What the bridge knows of the request to replay (copied from it before its response ended). */
@@ -83,7 +84,7 @@ function copyRequest(request: ShadowRequest, socket: CaptureSocket): IncomingMes
   req.headers = joinHeaders(request.rawHeaders);
   req.complete = true;
   // The body comes from memory, never from the socket: reading must not resume it.
-  req._read = () => {};
+  req._read = readNothing;
   for (const chunk of request.body ?? []) req.push(chunk);
   req.push(null);
   req.on('error', () => {});
