@@ -1,7 +1,6 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { EventEmitter } from 'node:events';
 import type { NodeListener } from '../app/app-module.ts';
-import { readNothing } from '../app/replay-request.ts';
 import type { CapturedResponse } from './compare.ts';
 
 /** What the bridge knows of the request to replay (copied from it before its response ended). */
@@ -61,6 +60,9 @@ export function replayToApp(app: NodeListener, request: ShadowRequest, opts: { m
     }
   });
 }
+
+/** The copies' `_read`: one function for all, as app/replay-request.ts's (a closure per copy is old-space garbage). */
+function readNothing(): void {}
 
 /** A response to (a copy of) `request` that goes nowhere: for PHP's second answer, which a tap copies. */
 export function sinkResponse(request: ShadowRequest): ServerResponse {
