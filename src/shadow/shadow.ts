@@ -50,7 +50,6 @@ export class Shadow {
     private readonly logger: Logger,
     private readonly timeoutMs: number,
   ) {
-    if (process.env.FBX_SNAP) setTimeout(() => { const v8 = process.getBuiltinModule('node:v8') as typeof import('node:v8'); console.error('snap', v8.writeHeapSnapshot(process.env.FBX_SNAP)); }, 5000).unref();
     this.rules = { body: { ...config.rules, compareBody: true }, head: { ...config.rules, compareBody: false } };
   }
 
