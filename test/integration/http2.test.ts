@@ -160,7 +160,8 @@ describe('PHP over HTTP/2', () => {
     });
     session.close();
     expect(arrivals.length).toBeGreaterThanOrEqual(5);
-    expect(arrivals.at(-1)! - arrivals[0]!).toBeGreaterThanOrEqual(700);
+    // 800 ms of sleeps between the first and the last flush; the margin is for a busy CI core.
+    expect(arrivals.at(-1)! - arrivals[0]!).toBeGreaterThan(500);
   });
 
   it('compressed over h2 too (issue 13): gzip of a streamed page, each flush() still on its own', async () => {
