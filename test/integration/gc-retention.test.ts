@@ -17,7 +17,6 @@ import { fcgiClient, FIXTURES, gc, startBridge, type Running } from './support.t
 
 const tick = () => new Promise((resolve) => setImmediate(resolve));
 
-
 /** Bytes the scavenges during `work` moved into the old space (V8's GC profile: old space after minus before). */
 async function promotedDuring(work: () => Promise<void>): Promise<number> {
   const profiler = new GCProfiler();
@@ -92,23 +91,19 @@ describe('memory of finished requests', () => {
   }, 30_000);
 });
 
-describe('memory of finished requests, through the bridge', () => {
+/**
+ * A real php-fpm and the bridge with `options` for the enclosing describe, and `load(path, n)`:
+ * `n` requests, 16 at a time on kept-alive connections, as wrk -c16 does. With `pace`, each caller
+ * yields a turn after each answer, as a paced client does (a shadow runs after the response).
+ */
+function bridgeUnderLoad(options: Partial<Parameters<typeof startBridge>[0]>, pace = false) {
   let fpm: PhpFpm;
   let bridge: Running;
   const agent = new Agent({ keepAlive: true, maxSockets: 16 });
-
   beforeAll(async () => {
     fpm = await startPhpFpm({ workers: 4 });
-    bridge = await startBridge({
-      fpm: fpm.socket,
-      fpmConnections: 4,
-      // No access log: its lines, kept by the test runner, would be promoted for good reason.
-      logger: silentLogger,
-      app: (_req, res) => {
-        res.writeHead(200, { 'content-type': 'text/plain' });
-        res.end('from the app');
-      },
-    });
+    // No access log: its lines, kept by the test runner, would be promoted for good reason.
+    bridge = await startBridge({ fpm: fpm.socket, fpmConnections: 4, logger: silentLogger, ...options });
   }, 20_000);
   afterAll(async () => {
     agent.destroy();
@@ -124,17 +119,26 @@ describe('memory of finished requests, through the bridge', () => {
       }).on('error', reject).end();
     });
 
-  /** `n` requests for `path`, 16 at a time on kept-alive connections, as wrk -c16 does. */
-  async function load(path: string, n: number): Promise<void> {
+  return async function load(path: string, n: number): Promise<void> {
     let started = 0;
     const caller = async () => {
       while (started < n) {
         started++;
         await get(path);
+        if (pace) await tick();
       }
     };
     await Promise.all(Array.from({ length: 16 }, caller));
-  }
+  };
+}
+
+describe('memory of finished requests, through the bridge', () => {
+  const load = bridgeUnderLoad({
+    app: (_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end('from the app');
+    },
+  });
 
   // hello.php: the pool. notfound.php: PHP's 404 held, the app runs under the --app-timeout watchdog
   // and the 404 interception. Promoted through a chain, 3000 requests were 4-6 MB on hello.php and
@@ -154,16 +158,8 @@ describe('memory of finished requests, through the bridge', () => {
 });
 
 describe('memory of finished requests, shadowed', () => {
-  let fpm: PhpFpm;
-  let bridge: Running;
-  const agent = new Agent({ keepAlive: true, maxSockets: 16 });
-
-  beforeAll(async () => {
-    fpm = await startPhpFpm({ workers: 4 });
-    bridge = await startBridge({
-      fpm: fpm.socket,
-      fpmConnections: 4,
-      logger: silentLogger,
+  const load = bridgeUnderLoad(
+    {
       // Every hello.php shadowed, none skipped: the app's replay, the comparison and the event each time.
       shadow: ['GET /hello.php'],
       shadowConcurrency: 64,
@@ -171,42 +167,17 @@ describe('memory of finished requests, shadowed', () => {
         res.writeHead(200, { 'content-type': 'text/html; charset=UTF-8' });
         res.end('Hello from PHP');
       },
-    });
-  }, 20_000);
-  afterAll(async () => {
-    agent.destroy();
-    await bridge?.close();
-    await fpm?.stop();
-  });
-
-  const get = () =>
-    new Promise<void>((resolve, reject) => {
-      httpRequest({ host: '127.0.0.1', port: bridge.port, path: '/hello.php', agent }, (res) => {
-        res.resume();
-        res.on('end', () => (res.statusCode === 200 ? resolve() : reject(new Error(`hello.php: ${res.statusCode}`))));
-      }).on('error', reject).end();
-    });
-
-  async function load(n: number): Promise<void> {
-    let started = 0;
-    const caller = async () => {
-      while (started < n) {
-        started++;
-        await get();
-        // Shadows run after the response: let them finish as a paced client would.
-        await tick();
-      }
-    };
-    await Promise.all(Array.from({ length: 16 }, caller));
-  }
+    },
+    true,
+  );
 
   // A shadow's objects die young. Promoted over these 4000 requests: 2.6 MB on Node 20 while the
   // shadow event was built with `{ ...base, outcome, diff, at }` (0.2 MB field by field), and 13.6 MB
   // on Node 24 while the replay's socket was a stream.Writable (0.3 MB as an EventEmitter). Under
   // load, that old-space garbage was a mark-compact of several ms every few seconds: the client's p99.
   it('4000 shadowed requests promote less than 1 MB', async () => {
-    await load(400);
+    await load('/hello.php', 400);
     await tick();
-    expect(await promotedDuring(() => load(4000))).toBeLessThan(1024 * 1024);
+    expect(await promotedDuring(() => load('/hello.php', 4000))).toBeLessThan(1024 * 1024);
   }, 60_000);
 });
