@@ -2,6 +2,7 @@ import { IncomingMessage, ServerResponse, type OutgoingHttpHeaders } from 'node:
 import type { Http2ServerRequest, Http2ServerResponse, ServerHttp2Stream } from 'node:http2';
 import { constants } from 'node:http2';
 import type { Socket } from 'node:net';
+import { headersFromRaw } from './raw-headers.ts';
 
 /**
  * An HTTP/2 request seen through Node's HTTP/1 request and response classes, so everything behind it
@@ -35,7 +36,7 @@ export function http1View(req2: Http2ServerRequest, res2: Http2ServerResponse): 
   const authority = req2.headers[':authority'];
   if (!hasHost && typeof authority === 'string') raw.unshift('host', authority);
   req.rawHeaders = raw;
-  req.headers = headersOf(raw);
+  req.headers = headersFromRaw(raw);
   // A body of unknown length (DATA frames, no content-length) is what chunked is in HTTP/1.1: the
   // bridge's and body parsers' "has a body" tests look for it. Not in rawHeaders, so PHP never sees it.
   if (!stream.endAfterHeaders && req.headers['content-length'] === undefined) req.headers['transfer-encoding'] = 'chunked';
@@ -260,20 +261,6 @@ function byteLength(chunk: unknown, encoding: unknown): number {
 
 /** RFC 9113 8.2.2: these make an h2 message malformed; Node throws on them. */
 const CONNECTION_HEADERS: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'http2-settings']);
-
-/** As Node's parser builds req.headers: lower-case names, repeats joined (set-cookie kept as a list, cookie with '; '). */
-function headersOf(raw: readonly string[]): IncomingMessage['headers'] {
-  const out: Record<string, string | string[]> = {};
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i]!.toLowerCase();
-    const value = raw[i + 1]!;
-    const prev = out[name];
-    if (prev === undefined) out[name] = name === 'set-cookie' ? [value] : value;
-    else if (Array.isArray(prev)) prev.push(value);
-    else out[name] = prev + (name === 'cookie' ? '; ' : ', ') + value;
-  }
-  return out;
-}
 
 /**
  * What the bridge and apps read from `req.socket` (addresses, `encrypted`, byte counts), without

@@ -1,6 +1,7 @@
 import { IncomingMessage, ServerResponse } from 'node:http';
 import { EventEmitter } from 'node:events';
 import type { NodeListener } from '../app/app-module.ts';
+import { headersFromRaw } from '../http/raw-headers.ts';
 import type { CapturedResponse } from './compare.ts';
 
 /** What the bridge knows of the request to replay (copied from it before its response ended). */
@@ -83,7 +84,7 @@ function copyRequest(request: ShadowRequest, socket: CaptureSocket): IncomingMes
   req.httpVersionMajor = major ?? 1;
   req.httpVersionMinor = minor ?? 1;
   req.rawHeaders = [...request.rawHeaders];
-  req.headers = joinHeaders(request.rawHeaders);
+  req.headers = headersFromRaw(request.rawHeaders);
   req.complete = true;
   // The body comes from memory, never from the socket: reading must not resume it.
   req._read = readNothing;
@@ -209,20 +210,6 @@ class CaptureSocket extends EventEmitter {
   unref(): this {
     return this;
   }
-}
-
-/** The request's headers as Node's parser joins them: repeated values with `, ` (cookies `; `), set-cookie as a list. */
-function joinHeaders(raw: readonly string[]): IncomingMessage['headers'] {
-  const out: Record<string, string | string[]> = {};
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i]!.toLowerCase();
-    const value = raw[i + 1]!;
-    const had = out[name];
-    if (name === 'set-cookie') out[name] = [...((had as string[] | undefined) ?? []), value];
-    else if (had === undefined) out[name] = value;
-    else out[name] = `${had as string}${name === 'cookie' ? '; ' : ', '}${value}`;
-  }
-  return out;
 }
 
 /**
