@@ -18,7 +18,8 @@ import { headersFromRaw } from './raw-headers.ts';
  */
 export function http1View(req2: Http2ServerRequest, res2: Http2ServerResponse): { req: IncomingMessage; res: ServerResponse } {
   const stream = req2.stream;
-  const req = new IncomingMessage(new StreamSocket(req2) as unknown as Socket);
+  const socket = new StreamSocket(req2);
+  const req = new IncomingMessage(socket as unknown as Socket);
   req.method = req2.method;
   req.url = req2.url;
   req.httpVersion = '2.0';
@@ -42,7 +43,7 @@ export function http1View(req2: Http2ServerRequest, res2: Http2ServerResponse): 
   if (!stream.endAfterHeaders && req.headers['content-length'] === undefined) req.headers['transfer-encoding'] = 'chunked';
 
   const res = new ServerResponse(req);
-  const view = new View(req2, res2, req, res);
+  const view = new View(req2, res2, req, res, socket);
   (req as unknown as Viewed)[kView] = view;
   (res as unknown as Viewed)[kView] = view;
   // The body comes from the h2 stream, never from the session's socket; and IncomingMessage's own
@@ -116,6 +117,8 @@ class View {
     readonly res2: Http2ServerResponse,
     readonly req: IncomingMessage,
     readonly res: ServerResponse,
+    /** req.socket: it counts this stream's body bytes sent. */
+    readonly socket: StreamSocket,
   ) {
     this.stream = req2.stream;
   }
@@ -176,7 +179,7 @@ function write(this: ServerResponse, chunk: unknown, encoding?: unknown, cb?: un
     if (typeof done === 'function') process.nextTick(done as () => void);
     return true;
   }
-  (view.req.socket as unknown as StreamSocket).bytesSent += byteLength(chunk, encoding);
+  view.socket.bytesSent += byteLength(chunk, encoding);
   return (view.res2.write as (...a: unknown[]) => boolean)(chunk, encoding, cb);
 }
 
@@ -190,7 +193,7 @@ function end(this: ServerResponse, chunk?: unknown, encoding?: unknown, cb?: unk
   }
   view.ended = true;
   const length = byteLength(chunk, encoding);
-  if (this.req.method !== 'HEAD') (view.req.socket as unknown as StreamSocket).bytesSent += length;
+  if (this.req.method !== 'HEAD') view.socket.bytesSent += length;
   if (!view.headSent && !this.hasHeader('content-length')) {
     if (this.statusCode !== 204 && this.statusCode !== 304 && !(this.statusCode >= 100 && this.statusCode < 200)) this.setHeader('content-length', length);
   }
