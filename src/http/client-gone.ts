@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { Socket } from 'node:net';
 
 /** Callbacks per client connection, so a socket carries one 'close' listener however many requests wait on it. */
 const watchers = new WeakMap<object, Set<() => void>>();
@@ -18,10 +19,11 @@ export function whenClientGone(res: ServerResponse, onGone: () => void): () => v
     onGone();
   };
   // A response that already has its socket hears the connection's close itself: only one waiting
-  // behind another on its connection (pipelined) needs the connection watched.
-  const socket = res.socket ? undefined : (res.req?.socket as (object & { destroyed?: boolean; once?(event: 'close', fn: () => void): unknown }) | undefined);
+  // behind another on its connection (pipelined) needs the connection watched. An h2 request's
+  // socket is a stand-in (http/h2-compat.ts) whose response hears its stream's close.
+  const socket = res.socket ? undefined : res.req?.socket;
   let set: Set<() => void> | undefined;
-  if (socket && typeof socket.once === 'function') {
+  if (socket instanceof Socket) {
     set = watchers.get(socket);
     if (!set) {
       const fresh = new Set<() => void>();

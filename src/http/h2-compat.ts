@@ -50,18 +50,33 @@ export function http1View(req2: Http2ServerRequest, res2: Http2ServerResponse): 
   // _destroy would destroy `socket`, i.e. every stream of the session.
   req._read = readFromStream;
   req._destroy = destroyRequest;
-  // Listeners close over the view: a property added to Node's h2 stream (a Duplex) made Node 24
-  // promote every request's objects.
-  req2.on('data', (chunk: Buffer) => {
-    if (!req.push(chunk)) req2.pause();
-  });
-  req2.on('end', () => {
+  if (stream.endAfterHeaders) {
+    // No body (a GET's END_STREAM came with its HEADERS): the request is complete as it is, as
+    // Node's HTTP/1 parser leaves it, and nothing is read from the h2 stream.
     req.complete = true;
     req.push(null);
-  });
-  req2.on('aborted', () => {
-    if (!req.complete) req.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
-  });
+  } else {
+    // Listeners close over the view: a property added to Node's h2 stream (a Duplex) made Node 24
+    // promote every request's objects.
+    req2.on('data', (chunk: Buffer) => {
+      if (!req.push(chunk)) req2.pause();
+    });
+    req2.on('end', () => {
+      req.complete = true;
+      req.push(null);
+    });
+    req2.on('aborted', () => {
+      if (!req.complete) req.destroy(Object.assign(new Error('aborted'), { code: 'ECONNRESET' }));
+    });
+    // Our side is complete while the client may still be sending (a 413, a 401 before the upload
+    // was read, Expect: 100-continue refused): RST_STREAM NO_ERROR asks it to stop (RFC 9113 8.1),
+    // as nginx does. Left open, the stream waited for a body that never came and held one of the
+    // session's streams (res2's own 'finish' waits for the stream to close). Node closes such a
+    // stream itself only if it was never read from.
+    stream.once('finish', () => {
+      if (!req.complete) setImmediate(stopReading, stream, req);
+    });
+  }
   req2.on('error', (err) => req.destroy(err));
 
   const own = res as unknown as Record<string, unknown>;
@@ -75,23 +90,21 @@ export function http1View(req2: Http2ServerRequest, res2: Http2ServerResponse): 
   own.uncork = nothing;
   // Expect: 100-continue over h2: the 100 goes out on the stream (the gate decides whether).
   own.writeContinue = writeContinue;
-  Object.defineProperties(res, RESPONSE_STATE);
-  res2.on('drain', () => res.emit('drain'));
+  // Three accessors for what only the h2 stream knows. headersSent, writableEnded, finished and
+  // destroyed are Node's own getters over its data fields (_header, finished, destroyed), which the
+  // methods below keep true: seven accessors put each response in V8's dictionary mode (5 µs a
+  // request to build, and every later property read on it slow).
+  for (const name of STREAM_STATE_NAMES) Object.defineProperty(res, name, STREAM_STATE[name]!);
   res2.on('finish', () => {
     view.finished = true;
     res.emit('finish');
   });
-  res2.on('close', () => res.emit('close'));
-  res2.on('error', nothing);
-  // Our side is complete while the client may still be sending (a 413, a 401 before the upload was
-  // read, Expect: 100-continue refused): RST_STREAM NO_ERROR asks it to stop (RFC 9113 8.1), as
-  // nginx does. Left open, the stream waited for a body that never came and held one of the
-  // session's streams (res2's own 'finish' waits for the stream to close). Node closes such a stream
-  // itself only if it was never read from.
-  stream.once('finish', () => {
-    if (stream.endAfterHeaders || req.complete) return;
-    setImmediate(stopReading, stream, req);
+  res2.on('close', () => {
+    // The client reset the stream or went away before the response finished.
+    if (!view.finished) res.destroyed = true;
+    res.emit('close');
   });
+  res2.on('error', nothing);
   return { req, res };
 }
 
@@ -112,6 +125,7 @@ class View {
   headSent = false;
   ended = false;
   finished = false;
+  relaysDrain = false;
   constructor(
     readonly req2: Http2ServerRequest,
     readonly res2: Http2ServerResponse,
@@ -126,6 +140,8 @@ class View {
   sendHead(): void {
     if (this.headSent) return;
     this.headSent = true;
+    // What Node's headersSent getter reads; setHeader() after this throws as it does on HTTP/1.1.
+    (this.res as unknown as { _header: string })._header = H2_HEAD;
     const out: OutgoingHttpHeaders = {};
     const headers = this.res.getHeaders();
     for (const name of Object.keys(headers)) if (!CONNECTION_HEADERS.has(name)) out[name] = headers[name];
@@ -180,7 +196,14 @@ function write(this: ServerResponse, chunk: unknown, encoding?: unknown, cb?: un
     return true;
   }
   view.socket.bytesSent += byteLength(chunk, encoding);
-  return (view.res2.write as (...a: unknown[]) => boolean)(chunk, encoding, cb);
+  const ok = (view.res2.write as (...a: unknown[]) => boolean)(chunk, encoding, cb);
+  // 'drain' is relayed from the first write that has to wait for it on (most responses never do).
+  if (!ok && !view.relaysDrain) {
+    view.relaysDrain = true;
+    const res = this;
+    view.res2.on('drain', () => res.emit('drain'));
+  }
+  return ok;
 }
 
 function end(this: ServerResponse, chunk?: unknown, encoding?: unknown, cb?: unknown): ServerResponse {
@@ -192,6 +215,7 @@ function end(this: ServerResponse, chunk?: unknown, encoding?: unknown, cb?: unk
     return this;
   }
   view.ended = true;
+  this.finished = true;
   const length = byteLength(chunk, encoding);
   if (this.req.method !== 'HEAD') view.socket.bytesSent += length;
   if (!view.headSent && !this.hasHeader('content-length')) {
@@ -206,6 +230,7 @@ function end(this: ServerResponse, chunk?: unknown, encoding?: unknown, cb?: unk
 
 function destroyResponse(this: ServerResponse, err?: Error): ServerResponse {
   const { stream } = viewOf(this);
+  this.destroyed = true;
   if (!stream.destroyed) stream.close(constants.NGHTTP2_INTERNAL_ERROR);
   if (err) this.emit('error', err);
   return this;
@@ -222,28 +247,17 @@ function writeContinue(this: ServerResponse): void {
 
 function nothing(): void {}
 
-/** The response's state as Node's HTTP/1 getters would report it, read from the View. */
-const RESPONSE_STATE: PropertyDescriptorMap = {
-  headersSent: { get: getHeadSent, configurable: true },
-  writableEnded: { get: getEnded, configurable: true },
+/** The response's state that only the h2 stream knows, as Node's HTTP/1 getters would report it. */
+const STREAM_STATE: PropertyDescriptorMap = {
   writableFinished: { get: getFinished, configurable: true },
-  finished: { get: getEnded, configurable: true },
-  destroyed: { get: getDestroyed, configurable: true },
   writableLength: { get: getWritableLength, configurable: true },
   writableNeedDrain: { get: getWritableNeedDrain, configurable: true },
 };
-function getHeadSent(this: ServerResponse): boolean {
-  return viewOf(this).headSent;
-}
-function getEnded(this: ServerResponse): boolean {
-  return viewOf(this).ended;
-}
+const STREAM_STATE_NAMES = Object.keys(STREAM_STATE);
+/** `_header` once the head went out on the stream (there is no HTTP/1 head text). */
+const H2_HEAD = 'HTTP/2 (sent on the h2 stream)';
 function getFinished(this: ServerResponse): boolean {
   return viewOf(this).finished;
-}
-function getDestroyed(this: ServerResponse): boolean {
-  const view = viewOf(this);
-  return view.stream.destroyed && !view.finished;
 }
 function getWritableLength(this: ServerResponse): number {
   return viewOf(this).stream.writableLength;
@@ -280,12 +294,12 @@ class StreamSocket {
   readonly alpnProtocol = 'h2';
   bytesSent = 0;
   constructor(private readonly req2: Http2ServerRequest) {
-    const s = req2.socket;
-    this.remoteAddress = s.remoteAddress;
-    this.remotePort = s.remotePort;
-    this.remoteFamily = s.remoteFamily;
-    this.localAddress = s.localAddress;
-    this.localPort = s.localPort;
+    const a = addressesOf(req2);
+    this.remoteAddress = a.remoteAddress;
+    this.remotePort = a.remotePort;
+    this.remoteFamily = a.remoteFamily;
+    this.localAddress = a.localAddress;
+    this.localPort = a.localPort;
   }
   get bytesWritten(): number {
     return this.bytesSent;
@@ -319,4 +333,17 @@ class StreamSocket {
   destroy(): void {
     if (!this.req2.stream.destroyed) this.req2.stream.close(constants.NGHTTP2_CANCEL);
   }
+}
+
+type Addresses = Pick<StreamSocket, 'remoteAddress' | 'remotePort' | 'remoteFamily' | 'localAddress' | 'localPort'>;
+/** The connection's addresses, read once per session: req2.socket is a Proxy, slow to read from on every stream. */
+const sessionAddresses = new WeakMap<object, Addresses>();
+function addressesOf(req2: Http2ServerRequest): Addresses {
+  const session = req2.stream.session;
+  let a = session ? sessionAddresses.get(session) : undefined;
+  if (a) return a;
+  const s = req2.socket;
+  a = { remoteAddress: s.remoteAddress, remotePort: s.remotePort, remoteFamily: s.remoteFamily, localAddress: s.localAddress, localPort: s.localPort };
+  if (session) sessionAddresses.set(session, a);
+  return a;
 }
