@@ -95,13 +95,16 @@ export function http1View(req2: Http2ServerRequest, res2: Http2ServerResponse): 
   // methods below keep true: seven accessors put each response in V8's dictionary mode (5 µs a
   // request to build, and every later property read on it slow).
   for (const name of STREAM_STATE_NAMES) Object.defineProperty(res, name, STREAM_STATE[name]!);
+  // Node's compat response emits 'finish' whenever its stream closes, a client's RST_STREAM
+  // included: only a response that ended and closed cleanly has finished, as on HTTP/1.1.
   res2.on('finish', () => {
+    if (!view.ended || (stream.rstCode ?? constants.NGHTTP2_NO_ERROR) !== constants.NGHTTP2_NO_ERROR) return;
     view.finished = true;
     res.emit('finish');
   });
   res2.on('close', () => {
-    // The client reset the stream or went away before the response finished.
-    if (!view.finished) res.destroyed = true;
+    // As Node's HTTP/1.1 response: destroyed once closed, finished or not.
+    res.destroyed = true;
     res.emit('close');
   });
   res2.on('error', nothing);

@@ -3,8 +3,8 @@
 // streaming, and the h2 abuse limits. Clients trust only the test's local CA (no -k).
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect as http2Connect, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { connect as http2Connect, constants as h2Constants, type ClientHttp2Session, type IncomingHttpHeaders } from 'node:http2';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
@@ -202,6 +202,44 @@ describe('PHP over HTTP/2', () => {
     session.close();
     replies.forEach((r, i) => expect((JSON.parse(r.body.toString()).get as Record<string, string>).n).toBe(String(i)));
   });
+});
+
+// A client's RST_STREAM must reach the bridge as "client gone", as a closed HTTP/1.1 connection
+// does: Node's compat response says 'finish' for a reset stream too, and the h2 view once passed it
+// on, so a PHP request queued behind a busy connection still ran after its client had cancelled it.
+describe('h2 streams the client resets', () => {
+  let bridge: Bridge;
+  beforeAll(async () => {
+    bridge = await startTls({ fpmConnections: 1 });
+  });
+  afterAll(async () => {
+    await bridge?.close();
+  });
+
+  it('a queued PHP request whose stream the client reset never runs PHP', async () => {
+    const log = `fpm-bridge-h2-runs-${randomBytes(6).toString('hex')}.log`;
+    const logPath = join(tmpdir(), log);
+    const session = h2session(bridge.port);
+    try {
+      // The one php-fpm connection is busy for 1 s; the second request waits in the queue, and its
+      // client resets the stream.
+      const first = h2request(session, '/slow.php?ms=1000');
+      await new Promise((r) => setTimeout(r, 100));
+      const queued = session.request({ ':method': 'POST', ':path': `/runs.php?log=${log}`, 'content-length': '1' });
+      queued.on('error', () => {});
+      queued.end('x');
+      await new Promise((r) => setTimeout(r, 200));
+      queued.close(h2Constants.NGHTTP2_CANCEL);
+      expect((await first).status).toBe(200);
+      expect((await h2request(session, '/hello.php')).status).toBe(200);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(existsSync(logPath) ? readFileSync(logPath, 'utf8') : '').toBe('');
+      expect(bridge.bridge.client.stats.queued).toBe(0);
+    } finally {
+      session.close();
+      rmSync(logPath, { force: true });
+    }
+  }, 20_000);
 });
 
 describe('$_SERVER over h2 against nginx listen ssl http2, key by key', () => {
