@@ -181,7 +181,7 @@ http {
   ${temp}
   ${upstream}
   server {
-    listen 127.0.0.1:${port}${variant === 'ssl' ? ` ssl http2;\n    ssl_certificate ${benchCert().cert};\n    ssl_certificate_key ${benchCert().key}` : ''};
+    listen 127.0.0.1:${port}${variant === 'ssl' ? ` ssl http2;\n    ssl_certificate ${benchCert().cert};\n    ssl_certificate_key ${benchCert().key};\n    keepalive_requests 1000000` : ''};
     server_name localhost;
     root ${paths.docroot};
     index index.php index.html;

@@ -277,6 +277,7 @@ export function goalsTable(r: Results): string {
     { text: 'the same for the command alone (--fpm given, no app: the start-up check)', value: r.startupIdleKiB, show: fmtMiB, met: (v) => v <= 55 * 1024 },
     { text: `bridge start-up to a listening socket ≤ 250 ms with --fpm given (median${r.extraCaCerts !== null ? "; Node's default environment, without this machine's NODE_EXTRA_CA_CERTS" : ''})`, value: r.startupMs.length ? median(r.startupMs) : null, show: (v) => `${v.toFixed(0)} ms`, met: (v) => v <= 250 },
     atLeast('PHP hello over HTTPS ≥ 0.9x nginx ssl http2 (issue 13)', ratio('https', 'bridge-tls', 'nginx-ssl'), 0.9),
+    atLeast('the same over HTTP/2, as browsers speak HTTPS (h2load, one connection, 16 streams)', ratio('h2', 'bridge-tls', 'nginx-ssl'), 0.9),
     atLeast('PHP 100 KiB HTML gzip ≥ 1.0x nginx gzip on, same level (issue 13)', ratio('gzip', 'bridge', 'nginx-gzip'), 1.0),
     { text: 'bridge peak RSS under the small-page cases ≤ 80 MiB (hello, static, PHP 404 and app routes)', value: bridgePeak(r, true), show: fmtMiB, met: (v) => v <= 80 * 1024 },
     {

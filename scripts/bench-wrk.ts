@@ -1,8 +1,9 @@
 // wrk runs and the correctness check that precedes them, for scripts/bench.
 import { execFile } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { Agent as TlsAgent, request as tlsRequest } from 'node:https';
+import { connect as http2Connect } from 'node:http2';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { benchTmp, findBinary, requireBinary } from './bench-procs.ts';
@@ -23,6 +24,11 @@ export interface Request {
   headers?: Record<string, string>;
   /** HTTPS (a self-signed certificate: the check does not verify it). */
   tls?: boolean;
+  /**
+   * HTTP/2 over TLS, driven by h2load (nghttp2-client) instead of wrk, which speaks only HTTP/1.1:
+   * one connection with 16 concurrent streams, as browsers multiplex one connection.
+   */
+  h2?: boolean;
   /**
    * Each connection waits this long on average before its next request (wrk's delay(), not counted
    * in the latency): an offered load below saturation, the same for every front of the case.
@@ -69,6 +75,58 @@ export async function runWrk(url: string, seconds: number, req: Request): Promis
   return parseWrk(out);
 }
 
+/** Runs the case's load: wrk, or h2load for an HTTP/2 case. */
+export function runLoad(url: string, seconds: number, req: Request): Promise<WrkResult> {
+  return req.h2 ? runH2load(url, seconds, req) : runWrk(url, seconds, req);
+}
+
+/** The h2load command line: one connection, as many streams at once as wrk has connections, pinned as wrk is. */
+export function h2loadArgs(url: string, seconds: number, req: Request, logFile: string): string[] {
+  return [...(req.unpinned ? [] : PIN), 'h2load', '-c1', `-m${WRK_CONNECTIONS}`, `-D${seconds}`, `--log-file=${logFile}`, ...Object.entries(req.headers ?? {}).flatMap(([n, v]) => ['-H', `${n}: ${v}`]), url];
+}
+
+let h2Runs = 0;
+export async function runH2load(url: string, seconds: number, req: Request): Promise<WrkResult> {
+  const logFile = join(benchTmp(), `h2load-${++h2Runs}.tsv`);
+  const [cmd, ...args] = h2loadArgs(url, seconds, req, logFile);
+  requireBinary('h2load (Debian: nghttp2-client)', 'h2load');
+  const out = await new Promise<string>((resolve, reject) => {
+    execFile(cmd!, args, { timeout: (seconds + 30) * 1000 }, (err, stdout, stderr) => {
+      if (err) reject(new Error(`h2load failed: ${err.message}\n${stderr}`));
+      else resolve(stdout);
+    });
+  });
+  return parseH2load(out, readFileSync(logFile, 'utf8'));
+}
+
+/**
+ * Reads h2load's summary (req/s, requests done, failed and errored, status classes) and its
+ * --log-file (a line per request: start time, status, duration in µs) for the p99, which the summary
+ * does not give.
+ */
+export function parseH2load(out: string, log: string): WrkResult {
+  const rps = Number(/^finished in [\d.]+m?s, ([\d.]+) req\/s/m.exec(out)?.[1]);
+  const counts = /^requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/m.exec(out);
+  const statuses = /^status codes: (\d+) 2xx, (\d+) 3xx, (\d+) 4xx, (\d+) 5xx/m.exec(out);
+  if (!Number.isFinite(rps) || !counts || !statuses) throw new Error(`could not parse h2load's output:\n${out}`);
+  const durations = log
+    .split('\n')
+    .map((line) => Number(line.split('\t')[2]))
+    .filter((us) => Number.isFinite(us) && us > 0)
+    .sort((a, b) => a - b);
+  if (durations.length === 0) throw new Error('h2load logged no request');
+  const p99Us = durations[Math.min(durations.length - 1, Math.ceil(durations.length * 0.99) - 1)]!;
+  const [failed, errored, timeout] = [counts[5], counts[6], counts[7]].map(Number) as [number, number, number];
+  return {
+    rps,
+    p99Ms: p99Us / 1000,
+    requests: Number(counts[3]),
+    non2xx: Number(statuses[2]) + Number(statuses[3]) + Number(statuses[4]),
+    socketErrors: failed + errored + timeout,
+    socket: { connect: 0, read: errored, write: failed, timeout },
+  };
+}
+
 /** Reads Requests/sec, the 99% line of --latency, the error counts, from wrk's text output. */
 export function parseWrk(out: string): WrkResult {
   const rps = Number(/^Requests\/sec:\s+([\d.]+)/m.exec(out)?.[1]);
@@ -110,6 +168,7 @@ function luaScript(req: Request): string {
  * first request right and then leave the connection (or its pooled php-fpm connection) broken.
  */
 export async function check(port: number, req: Request, expect: Expect): Promise<string | null> {
+  if (req.h2) return checkH2(port, req, expect);
   const agent = req.tls ? new TlsAgent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: false }) : new Agent({ keepAlive: true, maxSockets: 1 });
   try {
     for (let i = 1; i <= 3; i++) {
@@ -159,4 +218,41 @@ function fetchOnce(agent: Agent, port: number, req: Request): Promise<{ status: 
     r.on('error', reject);
     r.end(payload ?? undefined);
   });
+}
+
+/** The same three requests for an HTTP/2 case, on one h2 session. */
+async function checkH2(port: number, req: Request, expect: Expect): Promise<string | null> {
+  const session = http2Connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
+  session.on('error', () => {});
+  try {
+    for (let i = 1; i <= 3; i++) {
+      let got: { status: number; body: Buffer; encoding: string | undefined };
+      try {
+        got = await new Promise((resolve, reject) => {
+          const payload = req.method === 'POST' ? Buffer.alloc(req.bodyBytes ?? 0, 'a') : null;
+          const stream = session.request({ ':method': req.method, ':path': req.path, ...req.headers });
+          const timer = setTimeout(() => stream.destroy(new Error(`no complete answer within ${CHECK_TIMEOUT_MS / 1000} s`)), CHECK_TIMEOUT_MS);
+          let status = 0;
+          let encoding: string | undefined;
+          const chunks: Buffer[] = [];
+          stream.on('response', (h) => {
+            status = Number(h[':status']);
+            encoding = h['content-encoding'] as string | undefined;
+          });
+          stream.on('data', (c: Buffer) => chunks.push(c));
+          stream.on('end', () => resolve({ status, body: Buffer.concat(chunks), encoding }));
+          stream.on('close', () => clearTimeout(timer));
+          stream.on('error', reject);
+          stream.end(payload ?? undefined);
+        });
+      } catch (err) {
+        return `request ${i} of 3 on one h2 session: ${(err as Error).message}`;
+      }
+      const problem = mismatch(got, expect);
+      if (problem) return `request ${i} of 3 on one h2 session: ${problem}`;
+    }
+    return null;
+  } finally {
+    session.close();
+  }
 }

@@ -16,10 +16,10 @@ import {
   bridgeFront, caddyFront, nginxFront, persistentFront, startNodeHello, startPhpFpm, startPhpS,
   type Backends, type Front, type Paths, type Running,
 } from './bench-fronts.ts';
-import { benchTmp, cpuMs, freePort, killAllNow, memoryKiB, sleep, startServer, type Proc } from './bench-procs.ts';
+import { benchTmp, cpuMs, findBinary, freePort, killAllNow, memoryKiB, sleep, startServer, type Proc } from './bench-procs.ts';
 import { cpuLines, goalsTable, key, memoryLines, resultsTable, type Case, type Results, type SlowClientReport } from './bench-report.ts';
 import { slowClient } from './bench-slow-client.ts';
-import { check, runWrk, wrkArgs, WRK_CONNECTIONS, WRK_THREADS, type Request } from './bench-wrk.ts';
+import { check, h2loadArgs, runLoad, runWrk, wrkArgs, WRK_CONNECTIONS, WRK_THREADS, type Request } from './bench-wrk.ts';
 
 const HELP = `usage: bash scripts/bench [--quick] [--rounds N] [--duration S] [--warmup S] [--cases a,b] [--nginx-workers N|auto] [--no-slow-client]
 
@@ -27,7 +27,7 @@ const HELP = `usage: bash scripts/bench [--quick] [--rounds N] [--duration S] [-
   --rounds N           interleaved rounds (default 3; env BENCH_ROUNDS)
   --duration S         seconds of wrk per front and case per round (default 5; env BENCH_DURATION)
   --warmup S           seconds of unmeasured wrk before each measurement (default 1; env BENCH_WARMUP)
-  --cases a,b          only these cases: hello,1mib,static,post,php404,app,claim,gzip,https,shadow,cpu,static-w,ledger
+  --cases a,b          only these cases: hello,1mib,static,post,php404,app,claim,gzip,https,h2,shadow,cpu,static-w,ledger
   --nginx-workers N    nginx worker_processes (default auto, as in Debian's nginx.conf; env BENCH_NGINX_WORKERS)
   --no-slow-client     skip the 1 GiB slow-client check
 The report is printed and written to .tmp/bench-<date>.md.`;
@@ -79,7 +79,7 @@ function parseOptions(argv: string[]): Options {
   };
 }
 
-const CASE_IDS = ['hello', '1mib', 'static', 'post', 'php404', 'app', 'claim', 'gzip', 'https', 'shadow', 'cpu', 'static-w', 'ledger'];
+const CASE_IDS = ['hello', '1mib', 'static', 'post', 'php404', 'app', 'claim', 'gzip', 'https', 'h2', 'shadow', 'cpu', 'static-w', 'ledger'];
 
 function checkedCases(list: string): string[] {
   const ids = list.split(',');
@@ -157,6 +157,15 @@ function buildCases(has: (front: string) => boolean): Case[] {
         { front: 'bridge-tls', label: 'fpm-bridge --cert --key', expect: hello },
       ],
     },
+    // The same over HTTP/2, as browsers speak HTTPS: wrk speaks only HTTP/1.1, so h2load drives it
+    // (one connection, 16 streams at once). Skipped when h2load is not installed.
+    {
+      id: 'h2', title: 'PHP hello over HTTP/2 (h2load: one connection, 16 streams)', req: { method: 'GET', path: '/hello.php', tls: true, h2: true }, baseline: 'nginx-ssl',
+      rows: [
+        { front: 'nginx-ssl', label: 'nginx listen ssl http2', expect: hello },
+        { front: 'bridge-tls', label: 'fpm-bridge --cert --key', expect: hello },
+      ],
+    },
     // --shadow (issue 10): the same PHP hello with every request shadowed (the app replayed beside it,
     // at most 4 at once, the rest skipped-busy), and with a tenth of them (`@0.1`, what a busy route
     // would use): what the client's p99 pays for it at the same load. The load is paced (each of wrk's
@@ -197,7 +206,8 @@ function buildCases(has: (front: string) => boolean): Case[] {
       ],
     },
   ];
-  return cases.map((c) => ({ ...c, rows: c.rows.filter((r) => has(r.front)) }));
+  const h2load = findBinary('h2load') !== undefined;
+  return cases.filter((c) => h2load || !c.req.h2).map((c) => ({ ...c, rows: c.rows.filter((r) => has(r.front)) }));
 }
 
 const LABELS: Record<string, string> = {
@@ -322,10 +332,10 @@ async function measure(front: Front, c: Case, round: number, opts: Options, resu
   await withFront(front, async ({ port, proc }) => {
     if (front.id === 'bridge') noteStart(results, proc);
     const url = `${c.req.tls ? 'https' : 'http'}://127.0.0.1:${port}${c.req.path}`;
-    await runWrk(url, opts.warmup, c.req);
+    await runLoad(url, opts.warmup, c.req);
     // The front's own CPU (all its processes: nginx's master and workers) over the measured run, per request.
     const cpuBefore = front.id.startsWith('bridge') || front.id.startsWith('nginx') ? cpuMs(proc.pid) : null;
-    const r = await runWrk(url, opts.duration, c.req);
+    const r = await runLoad(url, opts.duration, c.req);
     const cpuAfter = cpuBefore !== null ? cpuMs(proc.pid) : null;
     const k = key(c.id, front.id);
     if (cpuBefore !== null && cpuAfter !== null && r.rps > 0) results.cpuPerRequestMs.set(k, [...(results.cpuPerRequestMs.get(k) ?? []), (cpuAfter - cpuBefore) / (r.rps * opts.duration)]);
@@ -429,6 +439,9 @@ function environment(opts: Options, fronts: Front[]): string {
     `- fronts: ${fronts.map((f) => f.id).join(', ')}${fronts.some((f) => f.id === 'caddy') ? '' : ' (Caddy not installed: skipped)'}`,
     `- wrk: \`${example}\` (-t${WRK_THREADS} -c${WRK_CONNECTIONS}), after a ${opts.warmup} s unmeasured warm-up; ` +
       `${opts.rounds} interleaved round(s) × ${opts.duration} s; medians over rounds`,
+    findBinary('h2load')
+      ? `- h2 case: ${versionOf('h2load', ['--version'])}: \`${h2loadArgs('https://127.0.0.1:<port>/hello.php', opts.duration, { method: 'GET', path: '/hello.php', h2: true }, '<log>').join(' ')}\` (p99 from its per-request log); nginx's keepalive_requests is raised to 1000000 on its TLS server, since the default 1000 ends an h2 connection (h2load does not reconnect)`
+      : '- h2 case: skipped (h2load not installed: apt-get install nghttp2-client)',
   ].join('\n');
 }
 
