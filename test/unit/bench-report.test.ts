@@ -1,8 +1,9 @@
-// The bench's A/B arithmetic: a paired ratio pairs the runs made side by side, so a machine that
-// slows down between rounds does not show up as a cost of the thing under test.
+// The bench's arithmetic: a paired ratio pairs the runs made side by side, so a machine that
+// slows down between rounds does not show up as a cost of the thing under test; and the reading of
+// h2load's output.
 import { describe, expect, it } from 'vitest';
 import { cpuLines, goalsTable, key, memoryLines, pairedCpuRatio, pairedRatio, type Results } from '../../scripts/bench-report.ts';
-import type { WrkResult } from '../../scripts/bench-wrk.ts';
+import { parseH2load, type WrkResult } from '../../scripts/bench-wrk.ts';
 
 const run = (rps: number, p99Ms = 1): WrkResult => ({ rps, p99Ms, requests: rps * 5, non2xx: 0, socketErrors: 0, socket: { connect: 0, read: 0, write: 0, timeout: 0 } });
 
@@ -102,5 +103,32 @@ describe('idle and peak RSS', () => {
     expect(memoryLines(r)).toContain('**160.0 MiB** (hello 70.0 MiB, static 75.0 MiB, 1mib 150.0 MiB');
     r.bridgePeakKiB.set('php404', 81 * 1024);
     expect(goalsTable(r).split('\n').find((l) => l.includes('small-page cases'))).toMatch(/81\.0 MiB \| \*\*no\*\* \|$/);
+  });
+});
+
+describe('parseH2load', () => {
+  // h2load 1.52's summary, as it printed it here against the bridge.
+  const out = [
+    'finished in 5.00s, 6101.20 req/s, 292.06KB/s',
+    'requests: 30506 total, 30522 started, 30506 done, 30500 succeeded, 4 failed, 2 errored, 0 timeout',
+    'status codes: 30498 2xx, 0 3xx, 2 4xx, 0 5xx',
+    'traffic: 1.43MB (1495374) total, 238.96KB (244696) headers (space savings 91.56%), 417.08KB (427084) data',
+  ].join('\n');
+  // --log-file: start time (µs), status, duration (µs); 100 requests, the slowest two at 9 and 40 ms.
+  const log = Array.from({ length: 100 }, (_, i) => `17964977450${String(i).padStart(5, '0')}\t200\t${i === 98 ? 9000 : i === 99 ? 40000 : 1000 + i}`).join('\n') + '\n';
+
+  it('reads req/s, the requests done and the failures from the summary, and the p99 from the per-request log', () => {
+    const r = parseH2load(out, log);
+    expect(r.rps).toBe(6101.2);
+    expect(r.requests).toBe(30506);
+    expect(r.non2xx).toBe(2);
+    expect(r.socketErrors).toBe(6);
+    // The 99th of 100 durations, sorted: 9 ms (the 40 ms one is the 100th).
+    expect(r.p99Ms).toBe(9);
+  });
+
+  it('refuses output it cannot read, and a log with no request', () => {
+    expect(() => parseH2load('connect failed', log)).toThrow(/could not parse h2load/);
+    expect(() => parseH2load(out, '')).toThrow(/no request/);
   });
 });
