@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:http';
 import { Agent as TlsAgent, request as tlsRequest } from 'node:https';
-import { connect as http2Connect } from 'node:http2';
+import { connect as http2Connect, type ClientHttp2Session } from 'node:http2';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { benchTmp, findBinary, requireBinary } from './bench-procs.ts';
@@ -168,26 +168,40 @@ function luaScript(req: Request): string {
  * first request right and then leave the connection (or its pooled php-fpm connection) broken.
  */
 export async function check(port: number, req: Request, expect: Expect): Promise<string | null> {
-  if (req.h2) return checkH2(port, req, expect);
+  if (req.h2) {
+    const session = http2Connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
+    session.on('error', () => {});
+    try {
+      return await threeInARow('on one h2 session', () => fetchOnceH2(session, req), expect);
+    } finally {
+      session.close();
+    }
+  }
   const agent = req.tls ? new TlsAgent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: false }) : new Agent({ keepAlive: true, maxSockets: 1 });
   try {
-    for (let i = 1; i <= 3; i++) {
-      let got: { status: number; body: Buffer; encoding: string | undefined };
-      try {
-        got = await fetchOnce(agent, port, req);
-      } catch (err) {
-        return `request ${i} of 3 on one connection: ${(err as Error).message}`;
-      }
-      const problem = mismatch(got, expect);
-      if (problem) return `request ${i} of 3 on one connection: ${problem}`;
-    }
-    return null;
+    return await threeInARow('on one connection', () => fetchOnce(agent, port, req), expect);
   } finally {
     agent.destroy();
   }
 }
 
-function mismatch({ status, body, encoding }: { status: number; body: Buffer; encoding: string | undefined }, expect: Expect): string | null {
+type Answer = { status: number; body: Buffer; encoding: string | undefined };
+
+async function threeInARow(where: string, fetch: () => Promise<Answer>, expect: Expect): Promise<string | null> {
+  for (let i = 1; i <= 3; i++) {
+    let got: Answer;
+    try {
+      got = await fetch();
+    } catch (err) {
+      return `request ${i} of 3 ${where}: ${(err as Error).message}`;
+    }
+    const problem = mismatch(got, expect);
+    if (problem) return `request ${i} of 3 ${where}: ${problem}`;
+  }
+  return null;
+}
+
+function mismatch({ status, body, encoding }: Answer, expect: Expect): string | null {
   const problems: string[] = [];
   if (expect.encoding !== undefined && encoding !== expect.encoding) problems.push(`Content-Encoding ${encoding ?? 'none'}, want ${expect.encoding}`);
   if (status !== expect.status) problems.push(`status ${status}, want ${expect.status}`);
@@ -200,7 +214,7 @@ function mismatch({ status, body, encoding }: { status: number; body: Buffer; en
 
 const CHECK_TIMEOUT_MS = 10_000;
 
-function fetchOnce(agent: Agent, port: number, req: Request): Promise<{ status: number; body: Buffer; encoding: string | undefined }> {
+function fetchOnce(agent: Agent, port: number, req: Request): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const payload = req.method === 'POST' ? Buffer.alloc(req.bodyBytes ?? 0, 'a') : null;
     const r = (req.tls ? tlsRequest : request)(
@@ -220,39 +234,23 @@ function fetchOnce(agent: Agent, port: number, req: Request): Promise<{ status: 
   });
 }
 
-/** The same three requests for an HTTP/2 case, on one h2 session. */
-async function checkH2(port: number, req: Request, expect: Expect): Promise<string | null> {
-  const session = http2Connect(`https://127.0.0.1:${port}`, { rejectUnauthorized: false });
-  session.on('error', () => {});
-  try {
-    for (let i = 1; i <= 3; i++) {
-      let got: { status: number; body: Buffer; encoding: string | undefined };
-      try {
-        got = await new Promise((resolve, reject) => {
-          const payload = req.method === 'POST' ? Buffer.alloc(req.bodyBytes ?? 0, 'a') : null;
-          const stream = session.request({ ':method': req.method, ':path': req.path, ...req.headers });
-          const timer = setTimeout(() => stream.destroy(new Error(`no complete answer within ${CHECK_TIMEOUT_MS / 1000} s`)), CHECK_TIMEOUT_MS);
-          let status = 0;
-          let encoding: string | undefined;
-          const chunks: Buffer[] = [];
-          stream.on('response', (h) => {
-            status = Number(h[':status']);
-            encoding = h['content-encoding'] as string | undefined;
-          });
-          stream.on('data', (c: Buffer) => chunks.push(c));
-          stream.on('end', () => resolve({ status, body: Buffer.concat(chunks), encoding }));
-          stream.on('close', () => clearTimeout(timer));
-          stream.on('error', reject);
-          stream.end(payload ?? undefined);
-        });
-      } catch (err) {
-        return `request ${i} of 3 on one h2 session: ${(err as Error).message}`;
-      }
-      const problem = mismatch(got, expect);
-      if (problem) return `request ${i} of 3 on one h2 session: ${problem}`;
-    }
-    return null;
-  } finally {
-    session.close();
-  }
+/** One request of an HTTP/2 case on `session`. */
+function fetchOnceH2(session: ClientHttp2Session, req: Request): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const payload = req.method === 'POST' ? Buffer.alloc(req.bodyBytes ?? 0, 'a') : null;
+    const stream = session.request({ ':method': req.method, ':path': req.path, ...req.headers });
+    const timer = setTimeout(() => stream.destroy(new Error(`no complete answer within ${CHECK_TIMEOUT_MS / 1000} s`)), CHECK_TIMEOUT_MS);
+    let status = 0;
+    let encoding: string | undefined;
+    const chunks: Buffer[] = [];
+    stream.on('response', (h) => {
+      status = Number(h[':status']);
+      encoding = h['content-encoding'] as string | undefined;
+    });
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', () => resolve({ status, body: Buffer.concat(chunks), encoding }));
+    stream.on('close', () => clearTimeout(timer));
+    stream.on('error', reject);
+    stream.end(payload ?? undefined);
+  });
 }
